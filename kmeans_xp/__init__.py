@@ -1,0 +1,13 @@
+"""kmeans_xp: k-means written once against the Python Array API standard.
+
+The same Lloyd engine runs on NumPy, array-api-strict, torch, CuPy, JAX and Dask arrays and
+returns results in the caller's own array type, on the caller's device.
+"""
+
+from ._estimator import KMeans, kmeans, kmeans_plusplus
+from ._lloyd import IterationInfo
+from .datasets import make_blobs
+
+__version__ = "0.1.0"
+
+__all__ = ["IterationInfo", "KMeans", "__version__", "kmeans", "kmeans_plusplus", "make_blobs"]

@@ -1,0 +1,182 @@
+"""Lloyd's loop: assign -> update -> relocate empty clusters -> convergence, with history.
+
+Works on centred data in the input's namespace and device. One host synchronisation per
+iteration brings four numbers back (labels changed, empty clusters, inertia, centre shift); a
+second one happens only in the rare iterations that leave a cluster empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._xp import accumulation_dtype, array_namespace, device_of, from_numpy, to_host
+
+STRICT = "strict"  # labels did not change
+TOL = "tol"  # squared centre shift within tolerance
+MAX_ITER = "max_iter"  # ran out of iterations
+
+
+@dataclass(frozen=True)
+class IterationInfo:
+    """What a ``callback`` receives after every Lloyd iteration.
+
+    ``labels`` is the assignment made in this iteration (to the previous centres), ``inertia``
+    its weighted sum of squared distances, ``centers`` the updated centres (the means of those
+    labels, empty clusters relocated) and ``center_shift`` the squared distance they moved.
+    Arrays are in the caller's namespace, on the caller's device.
+    """
+
+    iteration: int
+    centers: Any
+    labels: Any
+    inertia: float
+    center_shift: float
+    n_changed: int
+
+
+@dataclass(frozen=True)
+class LloydResult:
+    centers: Any
+    labels: Any
+    inertia: float
+    n_iter: int
+    stop_reason: str
+
+
+def lloyd(
+    X: Any,
+    centers: Any,
+    sample_weight: Any,
+    *,
+    max_iter: int,
+    tol: float,
+    kernels: Any,
+    chunk_rows: int,
+    verbose: int = 0,
+    callback: Callable[[IterationInfo], Any] | None = None,
+    offset: Any = None,
+) -> LloydResult:
+    """Run Lloyd's algorithm from ``centers`` on (centred) ``X``.
+
+    ``tol`` is absolute here: the loop stops when the squared centre shift is <= tol.
+    ``offset`` (the mean removed from X) is added back to the centres handed to ``callback``.
+    """
+    xp = array_namespace(X)
+    dev = device_of(X)
+    acc = accumulation_dtype(xp, dev)
+    n = X.shape[0]
+    w_acc = xp.astype(sample_weight, acc)
+    labels_prev = None
+    stop_reason = MAX_ITER
+
+    for iteration in range(1, max_iter + 1):
+        labels, sqdist, sums, weights = kernels.lloyd_step(
+            X, centers, sample_weight, chunk_rows=chunk_rows, kernels=kernels
+        )
+        nonempty = weights > 0
+        new_centers = xp.where(
+            nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], centers
+        )
+        if labels_prev is None:
+            n_changed = xp.asarray(float(n), dtype=acc, device=dev)
+        else:
+            n_changed = xp.sum(xp.astype(labels != labels_prev, acc))
+        stats = xp.stack(
+            [
+                n_changed,
+                xp.sum(xp.astype(xp.logical_not(nonempty), acc)),
+                xp.sum(xp.astype(sqdist, acc) * w_acc),
+                _sq_shift(xp, new_centers, centers, acc),
+            ]
+        )
+        (stats,) = to_host(stats)
+        n_changed, n_empty, inertia, shift = int(stats[0]), int(stats[1]), stats[2], stats[3]
+        if n_empty:
+            new_centers = relocate_empty_clusters(
+                X, sample_weight, labels, sqdist, sums, weights, centers, n_empty
+            )
+            (shift,) = to_host(_sq_shift(xp, new_centers, centers, acc))
+        centers, labels_prev = new_centers, labels
+        shift = float(shift)
+
+        if verbose:
+            print(
+                f"Iteration {iteration}: inertia {inertia:.6g}, centre shift {shift:.6g}, "
+                f"{n_changed} labels changed"
+            )
+        if callback is not None:
+            shown = centers if offset is None else centers + offset
+            callback(IterationInfo(iteration, shown, labels, float(inertia), shift, n_changed))
+
+        if n_changed == 0 and n_empty == 0:
+            stop_reason = STRICT
+            break
+        if shift <= tol:
+            stop_reason = TOL
+            break
+
+    if stop_reason == STRICT:
+        # labels are the assignment to the previous centres, whose means are the same centres
+        inertia = float(inertia)
+    else:
+        # the centres moved after the last assignment: relabel so labels_ matches centres
+        labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
+        (inertia,) = to_host(xp.sum(xp.astype(sqdist, acc) * w_acc))
+        inertia = float(inertia)
+    if verbose:
+        print(_stop_message(stop_reason, iteration, shift, tol))
+    return LloydResult(centers, labels, inertia, iteration, stop_reason)
+
+
+def _sq_shift(xp: Any, new: Any, old: Any, acc: Any) -> Any:
+    diff = xp.astype(new - old, acc)
+    return xp.sum(diff * diff)
+
+
+def _stop_message(reason: str, iteration: int, shift: float, tol: float) -> str:
+    if reason == STRICT:
+        return f"Converged at iteration {iteration}: strict convergence (no label changed)."
+    if reason == TOL:
+        return (
+            f"Converged at iteration {iteration}: centre shift {shift:.6g} "
+            f"within tolerance {tol:.6g}."
+        )
+    return f"Stopped at max_iter={iteration} without converging (centre shift {shift:.6g})."
+
+
+def relocate_empty_clusters(
+    X: Any,
+    sample_weight: Any,
+    labels: Any,
+    sqdist: Any,
+    sums: Any,
+    weights: Any,
+    centers: Any,
+    n_empty: int,
+) -> Any:
+    """New centres with every empty cluster moved onto one of the points farthest from their
+    centres (as scikit-learn does): the point leaves its cluster's sum, with its weight, and
+    becomes the empty cluster's centre. Functional updates only (no in-place writes)."""
+    xp = array_namespace(X)
+    dev = device_of(X)
+    k = centers.shape[0]
+    (host_weights,) = to_host(weights)
+    empty_ids = np.flatnonzero(host_weights <= 0)[:n_empty]
+    far = xp.argsort(sqdist, descending=True, stable=True)[:n_empty]
+    points = xp.take(X, far, axis=0)
+    point_w = xp.take(sample_weight, far)
+    cluster_ids = xp.arange(k, dtype=labels.dtype, device=dev)
+    leaves = xp.astype(xp.take(labels, far)[:, None] == cluster_ids, X.dtype)  # (m, k)
+    sums = sums - leaves.T @ (points * point_w[:, None])
+    weights = weights - leaves.T @ point_w
+    nonempty = weights > 0
+    centers = xp.where(nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], centers)
+    joins = np.zeros((len(empty_ids), k), dtype=bool)
+    joins[np.arange(len(empty_ids)), empty_ids] = True
+    joins = from_numpy(joins, xp, dev)
+    relocated = xp.any(joins, axis=0)
+    return xp.where(relocated[:, None], xp.astype(joins, X.dtype).T @ points, centers)

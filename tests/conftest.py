@@ -1,0 +1,137 @@
+"""Backends under test, data conversion helpers and hypothesis profiles.
+
+Tests build inputs and expected values in NumPy and convert them once with ``backend.asarray``;
+only the code under test runs on ``backend.xp``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from kmeans_xp._xp import compat_namespace, to_numpy
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile(
+    "thorough",
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile(
+    "gpu",
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("KMEANS_XP_HYPOTHESIS_PROFILE", "ci"))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One array library on one device, as the tests see it."""
+
+    name: str
+    xp: Any
+    device: Any = None
+
+    def asarray(self, a: Any, dtype: str | None = None) -> Any:
+        """NumPy data (or anything np.asarray takes) as an array of this backend."""
+        a = np.asarray(a)
+        if dtype is not None:
+            a = a.astype(dtype)
+        if self.name == "dask":
+            import dask.array as da
+
+            return da.from_array(a, chunks=max(1, (a.shape[0] + 2) // 3) if a.ndim else ())
+        return self.xp.asarray(a, device=self.device)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        return np.asarray(to_numpy(a))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@functools.cache
+def cuda_answers(library: str) -> bool:
+    """True only when a CUDA device actually runs a small computation for ``library``."""
+    if importlib.util.find_spec(library) is None:
+        return False
+    try:
+        if library == "cupy":
+            import cupy
+
+            return int((cupy.arange(3) * 2).sum().get()) == 6
+        import torch
+
+        return torch.cuda.is_available() and int((torch.arange(3, device="cuda") * 2).sum()) == 6
+    except Exception:
+        return False
+
+
+def _backends() -> list[Any]:
+    params: list[Any] = [pytest.param(("numpy", None), id="numpy")]
+    params.append(pytest.param(("array_api_strict", None), id="strict"))
+    params.append(pytest.param(("array_api_strict", "device1"), id="strict-device1"))
+    params.append(
+        pytest.param(
+            ("torch", "cpu"),
+            id="torch",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("torch") is None, reason="torch is not installed"
+            ),
+        )
+    )
+    params.append(pytest.param(("cupy", None), id="cupy", marks=pytest.mark.gpu))
+    params.append(pytest.param(("torch", "cuda"), id="torch-cuda", marks=pytest.mark.gpu))
+    return params
+
+
+def make_backend(name: str, device: Any) -> Backend:
+    if name in ("cupy",) or device == "cuda":
+        if not cuda_answers("cupy" if name == "cupy" else "torch"):
+            pytest.skip(f"no CUDA device answers for {name}")
+    module = pytest.importorskip(name)
+    xp = compat_namespace(module)
+    if name == "array_api_strict" and device is not None:
+        device = module.Device(device)
+    if name == "torch":
+        device = module.device(device)
+    return Backend(name if device is None else f"{name}:{device}", xp, device)
+
+
+@pytest.fixture(params=_backends())
+def backend(request) -> Backend:
+    return make_backend(*request.param)
+
+
+@pytest.fixture
+def xp(backend):
+    return backend.xp
+
+
+def pytest_collection_modifyitems(config, items):
+    """GPU tests skip cleanly unless a CUDA device answers (an import alone proves nothing)."""
+    if cuda_answers("cupy") or cuda_answers("torch"):
+        return
+    skip = pytest.mark.skip(reason="no CUDA device answers")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,115 @@
+"""The hot operations: portable versions against brute force, native fast paths against the
+portable versions on the same input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kmeans_xp import _kernels
+from kmeans_xp._kernels import chunk_rows, kernels_for, portable
+from tests.conftest import make_backend
+
+
+def _data(seed=0, n=257, d=5, k=7):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    C = rng.normal(size=(k, d))
+    w = rng.uniform(0.0, 3.0, size=n)
+    return X, C, w
+
+
+@pytest.mark.parametrize("rows", [1, 7, 64, 10_000])
+def test_portable_assign_is_the_brute_force_argmin(backend, rows):
+    X, C, _ = _data()
+    labels, sqdist = portable.assign(backend.asarray(X), backend.asarray(C), chunk_rows=rows)
+    full = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(backend.to_numpy(labels), full.argmin(1))
+    np.testing.assert_allclose(backend.to_numpy(sqdist), full.min(1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 64, 10_000])
+def test_portable_segment_sum_is_a_weighted_bincount(backend, rows):
+    X, C, w = _data(1)
+    labels = np.random.default_rng(2).integers(0, C.shape[0] - 1, size=X.shape[0])  # last empty
+    sums, weights = portable.segment_sum(
+        backend.asarray(X),
+        backend.asarray(labels),
+        backend.asarray(w),
+        C.shape[0],
+        chunk_rows=rows,
+    )
+    k = C.shape[0]
+    expected = np.stack(
+        [np.bincount(labels, X[:, j] * w, minlength=k) for j in range(X.shape[1])], axis=1
+    )
+    np.testing.assert_allclose(backend.to_numpy(sums), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(backend.to_numpy(weights), np.bincount(labels, w, minlength=k))
+
+
+# backends on which each native kernel module runs: (library, device)
+_NATIVE_CASES = {
+    "numpy": [("numpy", None)],
+    "torch": [("torch", "cpu"), ("torch", "cuda")],
+    "cupy": [("cupy", None)],
+}
+
+
+def _native_backends():
+    params = []
+    for library in sorted(_kernels._NATIVE):
+        for name, device in _NATIVE_CASES.get(library, [(library, None)]):
+            gpu = name == "cupy" or device == "cuda"
+            params.append(
+                pytest.param(
+                    (name, device), id=f"{name}-{device}", marks=[pytest.mark.gpu] if gpu else []
+                )
+            )
+    return params or [pytest.param(None, marks=pytest.mark.skip(reason="no native fast path"))]
+
+
+@pytest.mark.parametrize("case", _native_backends())
+@pytest.mark.parametrize(("n", "d", "k"), [(1, 1, 1), (300, 2, 3), (5000, 16, 40), (2000, 33, 300)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_native_fast_paths_match_portable(case, n, d, k, dtype):
+    backend = make_backend(*case)
+    native = kernels_for(backend.xp)
+    X, C, w = _data(3, n, d, k)
+    Xb, Cb, wb = (backend.asarray(a, dtype) for a in (X, C, w))
+    rows = 97
+    tol = 1e-5 if dtype == "float32" else 1e-12
+
+    labels, sqdist = native.assign(Xb, Cb, chunk_rows=rows)
+    ref_labels, ref_sqdist = portable.assign(Xb, Cb, chunk_rows=rows)
+    np.testing.assert_array_equal(backend.to_numpy(labels), backend.to_numpy(ref_labels))
+    np.testing.assert_allclose(
+        backend.to_numpy(sqdist), backend.to_numpy(ref_sqdist), rtol=tol, atol=tol
+    )
+
+    sums, weights = native.segment_sum(Xb, ref_labels, wb, k, chunk_rows=rows)
+    ref_sums, ref_weights = portable.segment_sum(Xb, ref_labels, wb, k, chunk_rows=rows)
+    scale = max(1.0, float(np.abs(backend.to_numpy(ref_sums)).max()))
+    np.testing.assert_allclose(
+        backend.to_numpy(sums), backend.to_numpy(ref_sums), rtol=tol * 10, atol=tol * 10 * scale
+    )
+    np.testing.assert_allclose(
+        backend.to_numpy(weights), backend.to_numpy(ref_weights), rtol=tol * 10
+    )
+
+    step = native.lloyd_step(Xb, Cb, wb, chunk_rows=rows, kernels=native)
+    np.testing.assert_array_equal(backend.to_numpy(step[0]), backend.to_numpy(ref_labels))
+    np.testing.assert_allclose(
+        backend.to_numpy(step[2]), backend.to_numpy(ref_sums), rtol=tol * 10, atol=tol * 10 * scale
+    )
+
+
+def test_chunk_rows_respects_the_budget():
+    assert chunk_rows(10, 3, 2, 8, 2**30) == 10
+    assert chunk_rows(10**7, 1024, 4, 4, 256 * 2**20) * 3 * (1024 + 4) * 4 <= 256 * 2**20
+    assert chunk_rows(10**7, 10**6, 4, 8, 1) == 1
+
+
+def test_unknown_namespaces_get_the_portable_kernels(xp):
+    kernels = kernels_for(xp)
+    for op in _kernels.OPERATIONS:
+        assert callable(getattr(kernels, op))
