@@ -1,6 +1,10 @@
 """``KMeans``, the scikit-learn-style estimator, and the ``kmeans`` function.
 
 Inputs are validated here, where they enter; the engine (``_lloyd``, ``_kernels``) trusts them.
+Host data (NumPy arrays, lists, DataFrames, sparse matrices) goes through scikit-learn's own
+``validate_data`` when scikit-learn is installed, so it is accepted or refused exactly as
+scikit-learn does; arrays of the other libraries are checked here, in their own namespace and on
+their own device, with messages worded like scikit-learn's.
 """
 
 from __future__ import annotations
@@ -30,26 +34,46 @@ from ._xp import (
 )
 
 try:  # scikit-learn is optional: with it, KMeans is a full scikit-learn estimator
-    from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-    from sklearn.exceptions import ConvergenceWarning, NotFittedError
-except ImportError:  # pragma: no cover - exercised only where scikit-learn is absent
-    from ._sklearn_fallback import (
+    from sklearn import get_config
+    from sklearn.base import (
         BaseEstimator,
+        ClassNamePrefixFeaturesOutMixin,
         ClusterMixin,
-        ConvergenceWarning,
-        NotFittedError,
         TransformerMixin,
     )
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils.validation import check_is_fitted, validate_data
+
+    HAVE_SKLEARN = True
+except ImportError:  # tested in a subprocess that blocks the scikit-learn import
+    from ._sklearn_fallback import (
+        BaseEstimator,
+        ClassNamePrefixFeaturesOutMixin,
+        ClusterMixin,
+        ConvergenceWarning,
+        TransformerMixin,
+        check_is_fitted,
+        get_config,
+        validate_data,
+    )
+
+    HAVE_SKLEARN = False
 
 DEFAULT_WORKING_MEMORY_MIB = 256
 _INIT_NAMES = ("k-means++", "random")
+_ALGORITHMS = ("lloyd", "elkan")
 
 
-class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """K-means clustering (Lloyd's algorithm) on any Array API library.
 
     Fits on NumPy, array-api-strict, torch, CuPy, JAX or Dask arrays and returns results of the
-    same library on the same device. Semantics follow ``sklearn.cluster.KMeans``.
+    same library on the same device. Semantics follow ``sklearn.cluster.KMeans``; lists and
+    pandas DataFrames are accepted as scikit-learn accepts them (``feature_names_in_`` is
+    recorded). Under ``sklearn.config_context(array_api_dispatch=True)`` it is the last step of
+    an array-API pipeline, and ``predict``/``transform``/``score`` then insist on the namespace
+    and device of ``fit``, as scikit-learn's estimators do; without dispatch the fitted centres
+    are converted to the library and device of the data they are given.
 
     Parameters
     ----------
@@ -66,7 +90,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         Maximum number of Lloyd iterations per run.
     tol : float, default 1e-4
         Relative tolerance: a run stops when the squared shift of the centres is at most
-        ``tol * mean(var(X, axis=0))``. It also stops when no label changes.
+        ``tol * mean(var(X, axis=0))`` (the variance weighted by ``sample_weight`` when one is
+        given, so that integer weights act exactly as repeated rows). It also stops when no
+        label changes.
     verbose : int, default 0
         Print one line per iteration (inertia, centre shift) and why the run stopped.
     random_state : None, int, numpy Generator or RandomState
@@ -74,6 +100,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         on every backend.
     copy_x : bool, default True
         Accepted for scikit-learn compatibility. X is never modified, whatever its value.
+    algorithm : {"lloyd", "elkan"}, default "lloyd"
+        Accepted for scikit-learn compatibility; both run Lloyd's algorithm (Elkan's gives the
+        same iterates in exact arithmetic).
     working_memory : int, optional
         MiB a chunk of rows may take in the hot operations (default 256).
     callback : callable, optional
@@ -91,6 +120,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         Why the kept run stopped: no label changed, centre shift within tolerance, or out of
         iterations.
     n_features_in_ : int
+    feature_names_in_ : array of str, shape (n_features_in_,)
+        Only when X had string column names (a pandas DataFrame).
     """
 
     def __init__(
@@ -104,6 +135,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         verbose: int = 0,
         random_state: Any = None,
         copy_x: bool = True,
+        algorithm: str = "lloyd",
         working_memory: int | None = None,
         callback: Callable[[IterationInfo], Any] | None = None,
     ):
@@ -115,13 +147,24 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.random_state = random_state
         self.copy_x = copy_x
+        self.algorithm = algorithm
         self.working_memory = working_memory
         self.callback = callback
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
+
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
-        """Compute the clustering of ``X`` (array of shape (n_samples, n_features))."""
-        X = _check_X(X)
+        """Compute the clustering of ``X`` (array of shape (n_samples, n_features)).
+
+        ``sample_weight`` (array of shape (n_samples,), optional) weighs the rows in the
+        initialisation, the centre updates and the inertia; it may come from another library
+        or the host, and is converted to X's library and device. ``y`` is ignored.
+        """
+        X = self._validate_X(X, reset=True)
         xp = array_namespace(X)
         dev = device_of(X)
         n, d = X.shape
@@ -131,9 +174,11 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         w = _check_sample_weight(sample_weight, n, xp, dev, dtype)
         k = int(self.n_clusters)
 
-        mean = xp.mean(Xf, axis=0)
+        # weighted, so that integer weights act as repeated rows (scikit-learn's are unweighted)
+        weighted = sample_weight is not None
+        mean = xp.mean(Xf, axis=0) if not weighted else (w @ Xf) / xp.sum(w)
         Xc = Xf - mean
-        tol = self.tol * _mean_variance(xp, Xc, dev)
+        tol = self.tol * _mean_variance(xp, Xc, w if weighted else None, dev)
         n_init = self._resolved_n_init()
         kernels = kernels_for(xp)
         rows = chunk_rows(n, k, d, _itemsize(xp, dtype), self._working_memory_bytes())
@@ -164,7 +209,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.inertia_ = best.inertia
         self.n_iter_ = best.n_iter
         self.stop_reason_ = best.stop_reason
-        self.n_features_in_ = d
+        self._n_features_out = k
         self._warn_if_fewer_clusters(xp)
         return self
 
@@ -179,26 +224,36 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------ inference
     def predict(self, X: Any) -> Any:
         """Index of the nearest centre of every row; the centres do not move."""
-        Xc, centers, xp = self._centred_input(X)
+        Xc, centers, xp = self._centred_input(X, "predict")
         labels, _ = kernels_for(xp).assign(Xc, centers, chunk_rows=self._rows_for(Xc, xp))
         return labels
 
     def transform(self, X: Any) -> Any:
-        """Euclidean (not squared) distance of every row to every centre, (n_samples, k)."""
-        Xc, centers, xp = self._centred_input(X)
+        """Euclidean (not squared) distance of every row to every centre, (n_samples, k).
+
+        The distance to the nearest centre is computed from explicit differences, so a row
+        that sits on its centre is at distance exactly 0.
+        """
+        Xc, centers, xp = self._centred_input(X, "transform")
         acc = accumulation_dtype(xp, device_of(Xc))
         centers = xp.astype(centers, acc)
         c_sq = xp.sum(centers * centers, axis=1)
+        cluster_ids = xp.arange(centers.shape[0], device=device_of(Xc))
         parts = []
         for start, stop in row_chunks(Xc.shape[0], self._rows_for(Xc, xp)):
             rows = xp.astype(Xc[start:stop, ...], acc)
             sq = xp.sum(rows * rows, axis=1)[:, None] - 2.0 * (rows @ centers.T) + c_sq
+            # the expanded form cancels badly where the distance is small: the nearest centre
+            nearest = xp.argmin(sq, axis=1)
+            diff = rows - xp.take(centers, nearest, axis=0)
+            exact = xp.sum(diff * diff, axis=1)
+            sq = xp.where(cluster_ids == nearest[:, None], exact[:, None], sq)
             parts.append(xp.astype(xp.sqrt(xp.clip(sq, min=0.0)), Xc.dtype))
         return parts[0] if len(parts) == 1 else xp.concat(parts)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the inertia of ``X`` under the fitted centres (a Python float)."""
-        Xc, centers, xp = self._centred_input(X)
+        Xc, centers, xp = self._centred_input(X, "score")
         dev = device_of(Xc)
         w = _check_sample_weight(sample_weight, Xc.shape[0], xp, dev, Xc.dtype)
         _, sqdist = kernels_for(xp).assign(Xc, centers, chunk_rows=self._rows_for(Xc, xp))
@@ -207,26 +262,46 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return -float(inertia)
 
     # -------------------------------------------------------------- helpers
+    def _validate_X(self, X: Any, *, reset: bool) -> Any:
+        """X checked (2-D, non-empty, real, finite) as an array of its own library; records
+        (``reset``) or checks ``n_features_in_`` and ``feature_names_in_``."""
+        if HAVE_SKLEARN and _is_host_data(X):
+            # scikit-learn's own checks and messages for NumPy arrays, lists, DataFrames, sparse
+            return validate_data(
+                self, X, reset=reset, accept_sparse=False, dtype="numeric", ensure_min_samples=1
+            )
+        checked = _check_X(X, type(self).__name__)
+        # feature names come from the original container (a DataFrame without scikit-learn)
+        validate_data(
+            self, X if hasattr(X, "columns") else checked, reset=reset, skip_check_array=True
+        )
+        return checked
+
     def _check_params(self, n_samples: int) -> None:
         k = self.n_clusters
-        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+        if not _is_integer(k) or k < 1:
             raise ValueError(f"n_clusters must be an integer >= 1; got {k!r}")
         if k > n_samples:
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={k}: "
                 "there must be at least as many rows as clusters"
             )
-        if not (isinstance(self.max_iter, numbers.Integral) and self.max_iter >= 1):
+        if not (_is_integer(self.max_iter) and self.max_iter >= 1):
             raise ValueError(f"max_iter must be an integer >= 1; got {self.max_iter!r}")
-        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0):
-            raise ValueError(f"tol must be a number >= 0; got {self.tol!r}")
+        tol = self.tol
+        if not (isinstance(tol, numbers.Real) and not isinstance(tol, bool) and tol >= 0):
+            raise ValueError(f"tol must be a number >= 0; got {tol!r}")
         n_init = self.n_init
-        if not (n_init == "auto" or (isinstance(n_init, numbers.Integral) and n_init >= 1)):
+        if not (
+            (isinstance(n_init, str) and n_init == "auto") or (_is_integer(n_init) and n_init >= 1)
+        ):
             raise ValueError(f"n_init must be 'auto' or an integer >= 1; got {n_init!r}")
         if isinstance(self.init, str) and self.init not in _INIT_NAMES:
             raise ValueError(
                 f"init must be one of {_INIT_NAMES}, an array or a callable; got {self.init!r}"
             )
+        if self.algorithm not in _ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {self.algorithm!r}")
         wm = self.working_memory
         if wm is not None and not (isinstance(wm, numbers.Real) and wm > 0):
             raise ValueError(f"working_memory must be a positive number of MiB; got {wm!r}")
@@ -272,25 +347,39 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         k, d = self.cluster_centers_.shape
         return chunk_rows(X.shape[0], k, d, _itemsize(xp, X.dtype), self._working_memory_bytes())
 
-    def _centred_input(self, X):
+    def _centred_input(self, X, method):
         """X as floats, centred by the fit's mean, and the centres in the same frame, both in
         X's namespace and on X's device (fitted centres are converted when X lives elsewhere)."""
-        if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call 'fit' first."
-            )
-        X = _check_X(X)
+        check_is_fitted(self)
+        self._check_same_namespace(X, method)
+        X = self._validate_X(X, reset=False)
         xp = array_namespace(X)
         dev = device_of(X)
-        d = self.cluster_centers_.shape[1]
-        if X.shape[1] != d:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with {d}"
-            )
         dtype = float_dtype(xp, X.dtype, dev)
         centers = _as_namespace(self.cluster_centers_, xp, dev, dtype, "cluster_centers_")
         mean = xp.mean(centers, axis=0)
         return xp.astype(X, dtype) - mean, centers - mean, xp
+
+    def _check_same_namespace(self, X, method) -> None:
+        """Under scikit-learn's array API dispatch, X must be of the library and device of the
+        fit (scikit-learn's rule for array-API estimators); otherwise anything is converted."""
+        if not get_config().get("array_api_dispatch", False):
+            return
+        fitted = self.cluster_centers_
+        fitted_where = (_library_name(fitted), str(device_of(fitted)))
+        if _is_host_data(X):
+            if isinstance(fitted, np.ndarray):
+                return
+            given = ("numpy" if isinstance(X, np.ndarray) else type(X).__name__, "cpu")
+        else:
+            given = (_library_name(X), str(device_of(X)))
+            if given == fitted_where:
+                return
+        raise ValueError(
+            f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace and "
+            "the same device as those passed to fit() under array_api_dispatch: fitted on "
+            f"{fitted_where[0]} (device {fitted_where[1]}), got {given[0]} (device {given[1]})."
+        )
 
     def _warn_if_fewer_clusters(self, xp) -> None:
         if namespace_name(xp) in ("dask",):
@@ -350,15 +439,13 @@ def kmeans_plusplus(
     ``n_local_trials`` candidates are tried per centre (default 2 + int(ln k)); rows are drawn
     with probability proportional to ``sample_weight`` times squared distance.
     """
-    X = _check_X(X)
+    X = _check_X(X, "kmeans_plusplus")
     xp = array_namespace(X)
     dev = device_of(X)
     n = X.shape[0]
-    if not isinstance(n_clusters, numbers.Integral) or not 1 <= n_clusters <= n:
+    if not _is_integer(n_clusters) or not 1 <= n_clusters <= n:
         raise ValueError(f"n_clusters must be an integer in [1, n_samples={n}]; got {n_clusters!r}")
-    if n_local_trials is not None and not (
-        isinstance(n_local_trials, numbers.Integral) and n_local_trials >= 1
-    ):
+    if n_local_trials is not None and not (_is_integer(n_local_trials) and n_local_trials >= 1):
         raise ValueError(f"n_local_trials must be None or an integer >= 1; got {n_local_trials!r}")
     dtype = float_dtype(xp, X.dtype, dev)
     Xf = xp.astype(X, dtype)
@@ -370,26 +457,68 @@ def kmeans_plusplus(
 
 
 # ---------------------------------------------------------------- validation
-def _check_X(X: Any) -> Any:
+def _is_host_data(X: Any) -> bool:
+    """NumPy arrays and what is not an array of an Array API library (lists, DataFrames...)."""
+    return isinstance(X, np.ndarray) or not array_api_compat.is_array_api_obj(X)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _library_name(a: Any) -> str:
+    return namespace_name(array_api_compat.array_namespace(a))
+
+
+def _check_X(X: Any, caller: str = "KMeans") -> Any:
     """X as an array of its own library (lists and other array-likes become NumPy), 2-D, with
-    at least one row and one column, real numbers, all finite."""
+    at least one row and one column, real numbers, all finite. Messages say what was received
+    and what was expected, in scikit-learn's words."""
     if not array_api_compat.is_array_api_obj(X):
+        if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+            raise TypeError(
+                f"Sparse data was passed to {caller} ({type(X).__name__}), but dense data is "
+                "required. Use '.toarray()' to convert to a dense array."
+            )
         try:
             X = np.asarray(X)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"X could not be read as a 2-D array of numbers: {exc}") from None
-    xp = array_namespace(X)
+    shape = tuple(X.shape)
     if X.ndim != 2:
+        if X.ndim < 2:
+            raise ValueError(
+                f"Expected 2D array, got {X.ndim}D array instead (shape {shape}): X must be of "
+                "shape (n_samples, n_features). Reshape your data either using X.reshape(-1, 1) "
+                "if your data has a single feature or X.reshape(1, -1) if it contains a single "
+                "sample."
+            )
         raise ValueError(
-            f"X must be a 2-D array of shape (n_samples, n_features); got {X.ndim}-D "
-            f"with shape {tuple(X.shape)}. Reshape 1-D data with X.reshape(-1, 1)."
+            f"Found array with dim {X.ndim} (shape {shape}), while dim <= 2 is required by "
+            f"{caller}: X must be of shape (n_samples, n_features)."
         )
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(
-            f"X must have at least one sample and one feature; got shape {tuple(X.shape)}"
-        )
+    for axis, what in ((0, "sample(s)"), (1, "feature(s)")):
+        if shape[axis] < 1:
+            raise ValueError(
+                f"Found array with 0 {what} (shape={shape}) while a minimum of 1 is required "
+                f"by {caller}."
+            )
+    if isinstance(X, np.ndarray) and X.dtype == object:
+        try:  # as scikit-learn does: object arrays of numbers are numbers
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"X of dtype object must hold real numbers: {exc}") from None
+    xp = array_namespace(X)
     if not _is_real_numeric(xp, X.dtype):
-        raise ValueError(f"X must hold real numbers; got dtype {X.dtype}")
+        if _is_complex(xp, X.dtype):
+            raise ValueError(
+                f"Complex data not supported: X has dtype {X.dtype}; {caller} expects real "
+                "numbers (floating point, integer or bool)."
+            )
+        raise ValueError(
+            f"X has dtype {X.dtype}; {caller} expects real numbers (floating point, integer or "
+            "bool). Convert strings or other objects to numbers first."
+        )
     _check_finite(xp, X, "X")
     return X
 
@@ -401,11 +530,22 @@ def _is_real_numeric(xp: Any, dtype: Any) -> bool:
         return False
 
 
+def _is_complex(xp: Any, dtype: Any) -> bool:
+    try:
+        return xp.isdtype(dtype, "complex floating")
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_finite(xp: Any, a: Any, name: str) -> None:
     if xp.isdtype(a.dtype, "real floating"):
-        (ok,) = to_host(xp.all(xp.isfinite(a)))
-        if not bool(ok):
-            raise ValueError(f"{name} contains NaN or infinity; every value must be finite")
+        has_nan, has_inf = to_host(xp.any(xp.isnan(a)), xp.any(xp.isinf(a)))
+        if bool(has_nan) or bool(has_inf):
+            found = "NaN" if bool(has_nan) else "infinity"
+            raise ValueError(
+                f"Input {name} contains {found}: every value must be finite (got an array of "
+                f"shape {tuple(a.shape)} and dtype {a.dtype})."
+            )
 
 
 def _check_sample_weight(sample_weight: Any, n: int, xp: Any, dev: Any, dtype: Any) -> Any:
@@ -447,10 +587,16 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
     return from_numpy(host, xp, dev, dtype=dtype)
 
 
-def _mean_variance(xp: Any, Xc: Any, dev: Any) -> float:
-    """mean(var(X, axis=0)) of centred data, on the host: the scale of the relative ``tol``."""
+def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any) -> float:
+    """mean(var(X, axis=0)) of centred data, weighted by ``w`` unless it is None, on the host:
+    the scale of the relative ``tol``."""
     acc = accumulation_dtype(xp, dev)
-    (value,) = to_host(xp.mean(xp.astype(Xc, acc) ** 2))
+    if w is None:
+        (value,) = to_host(xp.mean(xp.astype(Xc, acc) ** 2))
+        return float(value)
+    w = xp.astype(w, acc)
+    per_row = xp.sum(xp.astype(Xc, acc) ** 2, axis=1)
+    (value,) = to_host(xp.sum(w * per_row) / (xp.sum(w) * Xc.shape[1]))
     return float(value)
 
 

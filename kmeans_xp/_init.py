@@ -2,7 +2,9 @@
 
 Random numbers are drawn on the host from a NumPy Generator and only the draws travel to the
 device, so the same seed picks the same rows on every backend, with no host synchronisation per
-centre.
+centre. k-means++ walks the cumulative weights in a canonical row order (see ``_row_order``), so
+which point a draw lands on depends neither on the order of the rows nor on whether a point
+comes as one row of weight 2 or as two copies.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from typing import Any
 import numpy as np
 
 from ._xp import accumulation_dtype, array_namespace, device_of, from_numpy, to_numpy
+
+# seed of the fixed direction that orders the rows (never the caller's generator: the draws
+# the caller's seed makes stay the same)
+_ORDER_SEED = 20_071_007
 
 
 def _weighted_draw(xp: Any, cumulative: Any, fractions: np.ndarray) -> Any:
@@ -48,14 +54,17 @@ def kmeans_plusplus(
         n_local_trials = 2 + int(math.log(n_clusters))
     x_sq = xp.sum(X * X, axis=1)
     w_acc = xp.astype(sample_weight, acc)
+    order = _row_order(X)
+    w_ordered = xp.take(w_acc, order)
 
-    first = _weighted_draw(xp, xp.cumulative_sum(w_acc), rng.uniform(size=1))
+    first = xp.take(order, _weighted_draw(xp, xp.cumulative_sum(w_ordered), rng.uniform(size=1)))
     center = xp.take(X, first, axis=0)
     closest = _sqdist_to(X, x_sq, center)[:, 0]
     chosen = [first]
     for _ in range(1, n_clusters):
-        cumulative = xp.cumulative_sum(xp.astype(closest, acc) * w_acc)
-        candidates = _weighted_draw(xp, cumulative, rng.uniform(size=n_local_trials))
+        cumulative = xp.cumulative_sum(xp.take(xp.astype(closest, acc), order) * w_ordered)
+        drawn = _weighted_draw(xp, cumulative, rng.uniform(size=n_local_trials))
+        candidates = xp.take(order, drawn)
         dist = xp.minimum(closest[:, None], _sqdist_to(X, x_sq, xp.take(X, candidates, axis=0)))
         potential = xp.sum(xp.astype(dist, acc) * w_acc[:, None], axis=0)
         best = xp.argmin(potential, keepdims=True)
@@ -63,6 +72,20 @@ def kmeans_plusplus(
         chosen.append(xp.take(candidates, best))
     indices = xp.concat(chosen)
     return xp.take(X, indices, axis=0), indices
+
+
+def _row_order(X: Any) -> Any:
+    """The rows' permutation sorted by their projection on a fixed generic direction.
+
+    Distinct rows almost surely get distinct keys, equal rows equal keys, and the order does
+    not change when rows are shuffled, translated or scaled: drawing through cumulative weights
+    taken in this order makes k-means++ independent of the row order, and a row of weight 2
+    covers exactly the interval that two copies of it cover.
+    """
+    xp = array_namespace(X)
+    direction = np.random.default_rng(_ORDER_SEED).standard_normal(X.shape[1])
+    key = X @ from_numpy(direction, xp, device_of(X), dtype=X.dtype)
+    return xp.argsort(key, stable=True)
 
 
 def _sqdist_to(X: Any, x_sq: Any, centers: Any) -> Any:

@@ -70,6 +70,8 @@ def lloyd(
     acc = accumulation_dtype(xp, dev)
     n = X.shape[0]
     w_acc = xp.astype(sample_weight, acc)
+    # a weightless row changing cluster changes no centre: it must not block strict convergence
+    weighs = sample_weight > 0
     labels_prev = None
     stop_reason = MAX_ITER
 
@@ -84,7 +86,7 @@ def lloyd(
         if labels_prev is None:
             n_changed = xp.asarray(float(n), dtype=acc, device=dev)
         else:
-            n_changed = xp.sum(xp.astype(labels != labels_prev, acc))
+            n_changed = xp.sum(xp.astype(xp.logical_and(labels != labels_prev, weighs), acc))
         stats = xp.stack(
             [
                 n_changed,
@@ -159,14 +161,19 @@ def relocate_empty_clusters(
     n_empty: int,
 ) -> Any:
     """New centres with every empty cluster moved onto one of the points farthest from their
-    centres (as scikit-learn does): the point leaves its cluster's sum, with its weight, and
-    becomes the empty cluster's centre. Functional updates only (no in-place writes)."""
+    centres (as scikit-learn does; only rows of positive weight qualify): the point leaves its
+    cluster's sum, with its weight, and becomes the empty cluster's centre.
+    Functional updates only (no in-place writes)."""
     xp = array_namespace(X)
     dev = device_of(X)
     k = centers.shape[0]
     (host_weights,) = to_host(weights)
     empty_ids = np.flatnonzero(host_weights <= 0)[:n_empty]
-    far = xp.argsort(sqdist, descending=True, stable=True)[:n_empty]
+    # only rows that carry weight can hold a cluster: a weightless row would leave it empty
+    candidates = xp.where(
+        sample_weight > 0, sqdist, xp.asarray(-1.0, dtype=sqdist.dtype, device=dev)
+    )
+    far = xp.argsort(candidates, descending=True, stable=True)[:n_empty]
     points = xp.take(X, far, axis=0)
     point_w = xp.take(sample_weight, far)
     cluster_ids = xp.arange(k, dtype=labels.dtype, device=dev)

@@ -6,9 +6,14 @@ only the code under test runs on ``backend.xp``.
 
 from __future__ import annotations
 
+import os
+
+# scikit-learn's array API dispatch needs SciPy's array API mode, which SciPy reads once, when
+# it is first imported: set it before anything (scikit-learn included) imports SciPy.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import functools
 import importlib.util
-import os
 from dataclasses import dataclass
 from typing import Any
 

@@ -63,7 +63,9 @@ def test_default_init_is_as_good_as_scikit_learn():
     seeds = range(40)  # fewer seeds leave a few percent of noise between two means
     ours = np.mean([KMeans(30, random_state=s).fit(X).inertia_ for s in seeds])
     theirs = np.mean([sklearn_cluster.KMeans(30, random_state=s).fit(X).inertia_ for s in seeds])
-    assert ours <= 1.01 * theirs, (ours, theirs)
+    # measured over seeds 0-39 and 40-119, before and after k-means++ drew in a canonical row
+    # order: ours / theirs = 0.999 and 1.026 before, 1.021 and 1.015 after
+    assert ours <= 1.03 * theirs, (ours, theirs)
 
 
 def test_same_seed_gives_same_clustering_on_every_backend(backend):

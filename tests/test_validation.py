@@ -1,0 +1,240 @@
+"""Bad input is refused with a ValueError or TypeError that names what was received and what was
+expected; data of other libraries is converted; the caller's arrays are never changed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kmeans_xp import KMeans, kmeans_plusplus, make_blobs
+from kmeans_xp._xp import to_numpy
+
+exceptions = pytest.importorskip("sklearn.exceptions")
+
+X4 = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0], [10.0, 11.0], [5.0, 5.0]])
+
+
+def _fit(backend, X, **params):
+    return KMeans(**{"n_clusters": 2, "random_state": 0, **params}).fit(backend.asarray(X))
+
+
+# ------------------------------------------------------------------------------------- X
+@pytest.mark.parametrize(
+    ("X", "match"),
+    [
+        (np.where(X4 == 5.0, np.nan, X4), r"Input X contains NaN"),
+        (np.where(X4 == 5.0, np.inf, X4), r"Input X contains infinity"),
+        (np.where(X4 == 5.0, -np.inf, X4), r"Input X contains infinity"),
+        (X4[:, 0], r"Expected 2D array, got 1D array"),
+        (X4.reshape(5, 2, 1), r"Found array with dim 3.*dim <= 2 is required by KMeans"),
+        (np.zeros((0, 2)), r"Found array with 0 sample\(s\) \(shape=\(0, 2\)\).*minimum of 1"),
+        (np.zeros((5, 0)), r"Found array with 0 feature\(s\) \(shape=\(5, 0\)\).*minimum of 1"),
+        (X4 + 1j, r"Complex data not supported"),
+    ],
+    ids=["nan", "inf", "-inf", "1-D", "3-D", "no rows", "no features", "complex"],
+)
+def test_bad_X_is_refused_on_every_backend(backend, X, match):
+    with pytest.raises(ValueError, match=match):
+        _fit(backend, X)
+
+
+def test_scalar_X_is_refused():
+    with pytest.raises(ValueError, match=r"Expected 2D array, got (0D array|scalar)"):
+        KMeans(2).fit(np.float64(3.0))
+
+
+@pytest.mark.parametrize(
+    "X",
+    [np.array([["a", "b"], ["c", "d"], ["e", "f"]]), [["a", "b"], ["c", "d"], ["e", "f"]]],
+    ids=["str-array", "str-list"],
+)
+def test_strings_are_refused(X):
+    with pytest.raises(ValueError, match=r"(bytes/strings|real numbers|convert string)"):
+        KMeans(2).fit(X)
+
+
+def test_object_array_of_non_numbers_is_refused():
+    X = X4.astype(object)
+    X[0, 0] = {"a": 1}
+    with pytest.raises(TypeError, match=r"must be a string.* number"):
+        KMeans(2).fit(X)
+
+
+def test_sparse_input_is_refused_with_a_message_saying_so():
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match=r"[Ss]parse data was passed.*dense data is required"):
+        KMeans(2).fit(sparse.csr_array(X4))
+
+
+# ------------------------------------------------------------------------------ parameters
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"n_clusters": 0}, r"n_clusters must be an integer >= 1; got 0"),
+        ({"n_clusters": -3}, r"n_clusters must be an integer >= 1; got -3"),
+        ({"n_clusters": 2.5}, r"n_clusters must be an integer >= 1; got 2.5"),
+        ({"n_clusters": 2.0}, r"n_clusters must be an integer >= 1; got 2.0"),
+        ({"n_clusters": "2"}, r"n_clusters must be an integer >= 1; got '2'"),
+        ({"n_clusters": True}, r"n_clusters must be an integer >= 1; got True"),
+        ({"n_clusters": 6}, r"n_samples=5 should be >= n_clusters=6"),
+        ({"init": "kmeans++"}, r"init must be one of \('k-means\+\+', 'random'\).*'kmeans\+\+'"),
+        ({"init": np.zeros((3, 2))}, r"shape \(n_clusters, n_features\) = \(2, 2\); got \(3, 2\)"),
+        ({"init": np.zeros((2, 3))}, r"shape \(n_clusters, n_features\) = \(2, 2\); got \(2, 3\)"),
+        ({"init": np.zeros(2)}, r"shape \(n_clusters, n_features\) = \(2, 2\); got \(2,\)"),
+        ({"init": np.full((2, 2), np.nan)}, r"Input init contains NaN"),
+        ({"n_init": 0}, r"n_init must be 'auto' or an integer >= 1; got 0"),
+        ({"n_init": -1}, r"n_init must be 'auto' or an integer >= 1; got -1"),
+        ({"n_init": "warn"}, r"n_init must be 'auto' or an integer >= 1; got 'warn'"),
+        ({"max_iter": 0}, r"max_iter must be an integer >= 1; got 0"),
+        ({"max_iter": 1.5}, r"max_iter must be an integer >= 1; got 1.5"),
+        ({"tol": -1e-4}, r"tol must be a number >= 0; got -0.0001"),
+        ({"tol": "small"}, r"tol must be a number >= 0; got 'small'"),
+        ({"algorithm": "full"}, r"algorithm must be one of \('lloyd', 'elkan'\); got 'full'"),
+        ({"random_state": "seed"}, r"random_state must be None, an int.*got 'seed'"),
+        ({"working_memory": 0}, r"working_memory must be a positive number of MiB; got 0"),
+    ],
+)
+def test_bad_parameters_are_refused(params, match):
+    with pytest.raises(ValueError, match=match):
+        KMeans(**{"n_clusters": 2, **params}).fit(X4)
+
+
+@pytest.mark.parametrize(
+    ("sample_weight", "match"),
+    [
+        (np.ones(4), r"sample_weight must have shape \(5,\).*got shape \(4,\)"),
+        (np.ones((5, 1)), r"sample_weight must have shape \(5,\).*got shape \(5, 1\)"),
+        (np.array([1.0, np.nan, 1.0, 1.0, 1.0]), r"Input sample_weight contains NaN"),
+        (np.array([1.0, np.inf, 1.0, 1.0, 1.0]), r"Input sample_weight contains infinity"),
+        (np.zeros(5), r"sample_weight must not be all zero"),
+        (np.array([1.0, -1.0, 1.0, 1.0, 1.0]), r"sample_weight must be >= 0"),
+    ],
+    ids=["short", "2-D", "nan", "inf", "all-zero", "negative"],
+)
+def test_bad_sample_weight_is_refused_on_every_backend(backend, sample_weight, match):
+    with pytest.raises(ValueError, match=match):
+        KMeans(2).fit(backend.asarray(X4), sample_weight=backend.asarray(sample_weight))
+
+
+def test_kmeans_plusplus_function_validates_too():
+    with pytest.raises(ValueError, match=r"n_clusters must be an integer in \[1, n_samples=5\]"):
+        kmeans_plusplus(X4, 6)
+    with pytest.raises(ValueError, match=r"n_local_trials must be None or an integer >= 1"):
+        kmeans_plusplus(X4, 2, n_local_trials=0)
+    with pytest.raises(ValueError, match=r"Input X contains NaN"):
+        kmeans_plusplus(np.where(X4 == 5.0, np.nan, X4), 2)
+
+
+# ----------------------------------------------------------------------------- inference
+@pytest.mark.parametrize("method", ["predict", "transform", "score"])
+def test_inference_before_fit_is_not_fitted_error(backend, method):
+    with pytest.raises(exceptions.NotFittedError, match=r"KMeans instance is not fitted yet"):
+        getattr(KMeans(2), method)(backend.asarray(X4))
+
+
+@pytest.mark.parametrize("method", ["predict", "transform", "score"])
+def test_inference_with_the_wrong_number_of_features(backend, method):
+    km = _fit(backend, X4)
+    with pytest.raises(ValueError, match=r"X has 3 features, but KMeans is expecting 2 features"):
+        getattr(km, method)(backend.asarray(np.ones((4, 3))))
+
+
+def test_inference_refuses_bad_X_too(backend):
+    km = _fit(backend, X4)
+    with pytest.raises(ValueError, match=r"Input X contains NaN"):
+        km.predict(backend.asarray(np.full((2, 2), np.nan)))
+    with pytest.raises(ValueError, match=r"Expected 2D array, got 1D array"):
+        km.transform(backend.asarray(np.ones(2)))
+
+
+# ------------------------------------------------------------------------------- warnings
+def test_fewer_distinct_points_than_clusters_is_a_convergence_warning(backend):
+    X = np.array([[1.0, 1.0]] * 4 + [[3.0, 3.0]] * 4)
+    with pytest.warns(exceptions.ConvergenceWarning) as record:
+        km = KMeans(3, random_state=0).fit(backend.asarray(X))
+    assert len(record) == 1
+    assert "Number of distinct clusters (2) found smaller than n_clusters (3)" in str(
+        record[0].message
+    )
+    assert np.isfinite(backend.to_numpy(km.cluster_centers_)).all()
+    assert sorted(np.unique(backend.to_numpy(km.labels_)).tolist()) == [0, 1] or len(
+        np.unique(backend.to_numpy(km.labels_))
+    ) == 2
+
+
+def test_explicit_init_with_several_n_init_runs_once_with_a_runtime_warning():
+    init = X4[[0, 2]]
+    with pytest.warns(RuntimeWarning, match=r"running one initialisation instead of n_init=4"):
+        warned = KMeans(2, init=init, n_init=4).fit(X4)
+    once = KMeans(2, init=init, n_init=1).fit(X4)  # no warning (warnings are errors here)
+    np.testing.assert_array_equal(warned.labels_, once.labels_)
+    assert warned.n_iter_ == once.n_iter_
+
+
+def test_explicit_init_with_auto_n_init_does_not_warn():
+    KMeans(2, init=X4[[0, 2]]).fit(X4)  # warnings are errors in this test suite
+
+
+# --------------------------------------------------------------------- mixed libraries
+def test_numpy_init_and_weights_with_other_library_X_give_the_numpy_answer(backend):
+    X, _ = make_blobs(200, 3, centers=4, random_state=5)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, size=200)
+    init = X[[0, 50, 100, 150]]
+    ref = KMeans(4, init=init).fit(X, sample_weight=w)
+    est = KMeans(4, init=init).fit(backend.asarray(X), sample_weight=w)  # host init and weights
+    assert type(est.cluster_centers_) is type(backend.asarray(X))
+    np.testing.assert_array_equal(backend.to_numpy(est.labels_), ref.labels_)
+    np.testing.assert_allclose(
+        backend.to_numpy(est.cluster_centers_), ref.cluster_centers_, atol=1e-10
+    )
+    # lists are host data too
+    lists = KMeans(4, init=init.tolist()).fit(backend.asarray(X), sample_weight=w.tolist())
+    np.testing.assert_array_equal(backend.to_numpy(lists.labels_), ref.labels_)
+
+
+def test_small_arrays_of_another_library_or_device_are_converted_to_Xs():
+    torch = pytest.importorskip("torch")
+    xps = pytest.importorskip("array_api_strict")
+    X, _ = make_blobs(150, 2, centers=3, random_state=1)
+    init = X[[0, 60, 120]]
+    ref = KMeans(3, init=init).fit(X)
+    # array-api-strict X on its second device, torch init and weights
+    X_dev1 = xps.asarray(X, device=xps.Device("device1"))
+    est = KMeans(3, init=torch.asarray(init)).fit(X_dev1, sample_weight=torch.ones(150))
+    assert est.cluster_centers_.device == X_dev1.device
+    np.testing.assert_array_equal(to_numpy(est.labels_), ref.labels_)
+    # torch X, init on the other array-api-strict device
+    init_dev1 = xps.asarray(init, device=xps.Device("device1"))
+    est = KMeans(3, init=init_dev1).fit(torch.asarray(X))
+    assert isinstance(est.labels_, torch.Tensor)
+    np.testing.assert_array_equal(est.labels_.numpy(), ref.labels_)
+
+
+def test_predict_converts_the_fitted_centres_to_the_data_library():
+    torch = pytest.importorskip("torch")
+    X, _ = make_blobs(100, 2, centers=3, random_state=2)
+    km = KMeans(3, random_state=0).fit(torch.asarray(X))
+    labels = km.predict(X)
+    assert isinstance(labels, np.ndarray)
+    np.testing.assert_array_equal(labels, km.labels_.numpy())
+
+
+# -------------------------------------------------------------------- nothing is changed
+def test_fit_and_inference_leave_X_and_sample_weight_bit_identical(backend):
+    X, _ = make_blobs(120, 3, centers=3, random_state=3)
+    w = np.random.default_rng(1).integers(0, 3, size=120).astype(np.float64)
+    X_b, w_b = backend.asarray(X), backend.asarray(w)
+    km = KMeans(3, random_state=0, n_init=2).fit(X_b, sample_weight=w_b)
+    km.predict(X_b), km.transform(X_b), km.score(X_b, sample_weight=w_b)
+    km.fit_predict(X_b, sample_weight=w_b)
+    # compare the bytes: bit-identical, not just equal
+    assert backend.to_numpy(X_b).tobytes() == X.tobytes()
+    assert backend.to_numpy(w_b).tobytes() == w.tobytes()
+
+
+def test_fit_leaves_a_float32_fortran_numpy_X_bit_identical():
+    X, _ = make_blobs(80, 3, centers=2, random_state=4)
+    X = np.asfortranarray(X.astype(np.float32))
+    before = X.copy(order="K")
+    KMeans(2, random_state=0).fit(X)
+    assert X.flags.f_contiguous and X.tobytes(order="A") == before.tobytes(order="A")
