@@ -350,7 +350,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     def _centred_input(self, X, method):
         """X as floats, centred by the fit's mean, and the centres in the same frame, both in
         X's namespace and on X's device (fitted centres are converted when X lives elsewhere)."""
-        check_is_fitted(self)
+        check_is_fitted(self, "cluster_centers_")
         self._check_same_namespace(X, method)
         X = self._validate_X(X, reset=False)
         xp = array_namespace(X)
@@ -539,8 +539,9 @@ def _is_complex(xp: Any, dtype: Any) -> bool:
 
 def _check_finite(xp: Any, a: Any, name: str) -> None:
     if xp.isdtype(a.dtype, "real floating"):
-        has_nan, has_inf = to_host(xp.any(xp.isnan(a)), xp.any(xp.isinf(a)))
-        if bool(has_nan) or bool(has_inf):
+        (finite,) = to_host(xp.all(xp.isfinite(a)))
+        if not bool(finite):
+            (has_nan,) = to_host(xp.any(xp.isnan(a)))
             found = "NaN" if bool(has_nan) else "infinity"
             raise ValueError(
                 f"Input {name} contains {found}: every value must be finite (got an array of "

@@ -161,19 +161,27 @@ def relocate_empty_clusters(
     n_empty: int,
 ) -> Any:
     """New centres with every empty cluster moved onto one of the points farthest from their
-    centres (as scikit-learn does; only rows of positive weight qualify): the point leaves its
-    cluster's sum, with its weight, and becomes the empty cluster's centre.
+    centres (as scikit-learn does): the point leaves its cluster's sum, with its weight, and
+    becomes the empty cluster's centre. Only rows of positive weight and positive distance
+    qualify (a weightless row would leave the cluster empty; a row sitting on its centre would
+    only duplicate that centre); clusters left without a candidate stay where they are.
     Functional updates only (no in-place writes)."""
     xp = array_namespace(X)
     dev = device_of(X)
     k = centers.shape[0]
-    (host_weights,) = to_host(weights)
-    empty_ids = np.flatnonzero(host_weights <= 0)[:n_empty]
-    # only rows that carry weight can hold a cluster: a weightless row would leave it empty
     candidates = xp.where(
-        sample_weight > 0, sqdist, xp.asarray(-1.0, dtype=sqdist.dtype, device=dev)
+        sample_weight > 0, sqdist, xp.asarray(0.0, dtype=sqdist.dtype, device=dev)
     )
     far = xp.argsort(candidates, descending=True, stable=True)[:n_empty]
+    host_weights, far_sqdist = to_host(weights, xp.take(candidates, far))
+    n_moved = int(np.count_nonzero(far_sqdist > 0))
+    empty_ids = np.flatnonzero(host_weights <= 0)[:n_moved]
+    if n_moved == 0:
+        nonempty = weights > 0
+        return xp.where(
+            nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], centers
+        )
+    far = far[:n_moved]
     points = xp.take(X, far, axis=0)
     point_w = xp.take(sample_weight, far)
     cluster_ids = xp.arange(k, dtype=labels.dtype, device=dev)

@@ -16,8 +16,8 @@ from kmeans_xp import KMeans, make_blobs
 
 pytest.importorskip("sklearn")
 
-from sklearn import config_context  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn import config_context
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 
