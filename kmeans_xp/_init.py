@@ -52,25 +52,28 @@ def kmeans_plusplus(
     acc = accumulation_dtype(xp, dev)
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(n_clusters))
-    x_sq = xp.sum(X * X, axis=1)
-    w_acc = xp.astype(sample_weight, acc)
+    # work on the rows in canonical order (one copy of X), so that the per-centre draws need
+    # no gather; the indices are mapped back to the caller's rows at the end
     order = _row_order(X)
-    w_ordered = xp.take(w_acc, order)
+    X_ordered = xp.take(X, order, axis=0)
+    x_sq = xp.sum(X_ordered * X_ordered, axis=1)
+    w_acc = xp.take(xp.astype(sample_weight, acc), order)
 
-    first = xp.take(order, _weighted_draw(xp, xp.cumulative_sum(w_ordered), rng.uniform(size=1)))
-    center = xp.take(X, first, axis=0)
-    closest = _sqdist_to(X, x_sq, center)[:, 0]
+    first = _weighted_draw(xp, xp.cumulative_sum(w_acc), rng.uniform(size=1))
+    center = xp.take(X_ordered, first, axis=0)
+    closest = _sqdist_to(X_ordered, x_sq, center)[:, 0]
     chosen = [first]
     for _ in range(1, n_clusters):
-        cumulative = xp.cumulative_sum(xp.take(xp.astype(closest, acc), order) * w_ordered)
-        drawn = _weighted_draw(xp, cumulative, rng.uniform(size=n_local_trials))
-        candidates = xp.take(order, drawn)
-        dist = xp.minimum(closest[:, None], _sqdist_to(X, x_sq, xp.take(X, candidates, axis=0)))
+        cumulative = xp.cumulative_sum(xp.astype(closest, acc) * w_acc)
+        candidates = _weighted_draw(xp, cumulative, rng.uniform(size=n_local_trials))
+        dist = xp.minimum(
+            closest[:, None], _sqdist_to(X_ordered, x_sq, xp.take(X_ordered, candidates, axis=0))
+        )
         potential = xp.sum(xp.astype(dist, acc) * w_acc[:, None], axis=0)
         best = xp.argmin(potential, keepdims=True)
         closest = xp.take(dist, best, axis=1)[:, 0]
         chosen.append(xp.take(candidates, best))
-    indices = xp.concat(chosen)
+    indices = xp.take(order, xp.concat(chosen))
     return xp.take(X, indices, axis=0), indices
 
 

@@ -157,10 +157,7 @@ def test_fewer_distinct_points_than_clusters_is_a_convergence_warning(backend):
         record[0].message
     )
     assert np.isfinite(backend.to_numpy(km.cluster_centers_)).all()
-    assert (
-        sorted(np.unique(backend.to_numpy(km.labels_)).tolist()) == [0, 1]
-        or len(np.unique(backend.to_numpy(km.labels_))) == 2
-    )
+    assert len(np.unique(backend.to_numpy(km.labels_))) == 2
 
 
 def test_explicit_init_with_several_n_init_runs_once_with_a_runtime_warning():
