@@ -236,3 +236,13 @@ def test_fit_leaves_a_float32_fortran_numpy_X_bit_identical():
     before = X.copy(order="K")
     KMeans(2, random_state=0).fit(X)
     assert X.flags.f_contiguous and X.tobytes(order="A") == before.tobytes(order="A")
+
+
+def test_predict_on_another_device_of_the_same_library_follows_the_data():
+    xps = pytest.importorskip("array_api_strict")
+    X, _ = make_blobs(90, 2, centers=3, random_state=4)
+    device1 = xps.Device("device1")
+    km = KMeans(3, random_state=0).fit(xps.asarray(X, device=device1))
+    labels = km.predict(xps.asarray(X))
+    assert labels.device == xps.asarray(X).device
+    np.testing.assert_array_equal(to_numpy(labels), to_numpy(km.labels_))
