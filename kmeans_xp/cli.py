@@ -255,8 +255,8 @@ def _backend(name: str) -> tuple[Any, Any, str]:
 def _run_demo(args: argparse.Namespace) -> int:
     from .plot import History, animate, require_viz
 
-    require_viz()
     module, device, described = _backend(args.backend)
+    require_viz()
     X_host, blob = make_blobs(**DEMO_DATA, random_state=DEMO_DATA_SEED)
     X = from_numpy(X_host, module, device)
     # The initial centres are drawn here, once, and handed to kmeans_xp and scikit-learn alike.
