@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
-import io
 import math
 import os
 import sys
@@ -504,16 +503,20 @@ def _read_csv(path: str, delimiter: str | None, header: str) -> tuple[np.ndarray
     has_header = header == "yes" or (
         header == "auto" and not all(_is_number(c) for c in first_cells)
     )
-    names = [c.strip() for c in first_cells] if has_header else None
+    names = [_unquote(c) for c in first_cells] if has_header else None
     rows = data_lines[1:] if has_header else data_lines
     if not rows:
         raise CLIError(f"{path}: a header on line {first_no} but no rows of data")
-    body = "\n".join(line for _, line in rows)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = np.loadtxt(
-                io.StringIO(body), delimiter=sep, ndmin=2, dtype=np.float64, comments=None
+                (line for _, line in rows),
+                delimiter=sep,
+                ndmin=2,
+                dtype=np.float64,
+                comments=None,
+                quotechar='"',
             )
     except ValueError:
         _diagnose_csv(path, rows, sep, None if names is None else len(names))
@@ -549,9 +552,13 @@ def _split(line: str, sep: str | None) -> list[str]:
     return line.split() if sep is None else line.split(sep)
 
 
+def _unquote(cell: str) -> str:
+    return cell.strip().strip('"').strip()
+
+
 def _is_number(cell: str) -> bool:
     try:
-        float(cell)
+        float(_unquote(cell))
     except ValueError:
         return False
     return True

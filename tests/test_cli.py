@@ -115,6 +115,15 @@ def test_fit_headerless_csv_npy_and_whitespace_give_the_same_labels(tmp_path, bl
     assert results[0].shape == (150,)
 
 
+def test_fit_reads_quoted_cells_and_names_the_header(tmp_path, capsys):
+    data = tmp_path / "q.csv"
+    data.write_text('"x","y"\n"1.5",2\n3,4\n10,10\n')
+    assert main(["fit", str(data), "-k", "2", "--centers", str(tmp_path / "c.csv"), "-v"]) == 0
+    assert "read 3 rows x 2 columns" in capsys.readouterr().out
+    centres = np.loadtxt(tmp_path / "c.csv", delimiter=",")
+    np.testing.assert_allclose(sorted(centres[:, 0]), [2.25, 10.0])
+
+
 def test_fit_verbose_prints_a_line_per_iteration(tmp_path, blobs, capsys):
     data = _write_csv(tmp_path / "data.csv", blobs)
     assert main(["fit", str(data), "-k", "3", "--verbose", "--tol", "0"]) == 0
