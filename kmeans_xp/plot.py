@@ -50,17 +50,22 @@ class History:
     with its arrays copied to NumPy (so the history outlives GPU memory and can be plotted).
 
     A fit with ``n_init > 1`` calls the callback for every initialisation: a new run starts
-    whenever ``iteration`` goes back to 1, and only the last run is kept, so pass ``n_init=1``
-    to animate the run that was kept.
+    whenever ``iteration`` goes back to 1. ``runs`` holds every run and ``iterations`` (what
+    iterating over the History gives) the latest one, so pass ``n_init=1`` to animate the run
+    that the estimator kept.
     """
 
     def __init__(self) -> None:
-        self.iterations: list[IterationInfo] = []
+        self.runs: list[list[IterationInfo]] = []
+
+    @property
+    def iterations(self) -> list[IterationInfo]:
+        return self.runs[-1] if self.runs else []
 
     def __call__(self, info: IterationInfo) -> None:
-        if info.iteration == 1:
-            self.iterations = []
-        self.iterations.append(
+        if info.iteration == 1 or not self.runs:
+            self.runs.append([])
+        self.runs[-1].append(
             replace(info, centers=np.asarray(to_numpy(info.centers)), labels=_labels(info.labels))
         )
 

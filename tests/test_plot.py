@@ -37,9 +37,10 @@ def test_history_keeps_numpy_copies_of_every_iteration(backend, blobs):
     np.testing.assert_allclose(history[-1].centers, backend.to_numpy(km.cluster_centers_))
 
 
-def test_history_keeps_the_last_run_when_there_are_several(blobs):
+def test_history_keeps_every_run_and_iterates_over_the_last(blobs):
     history = plot.History()
     KMeans(3, init="random", n_init=3, random_state=0, callback=history).fit(blobs)
+    assert len(history.runs) == 3 and history.iterations is history.runs[-1]
     assert history[0].iteration == 1
     assert [info.iteration for info in history] == list(range(1, len(history) + 1))
 
