@@ -60,12 +60,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (``kmeans-xp demo | head``): stop quietly
+        _silence_stdout()
+        return 141
     except (CLIError, ValueError, OSError, ImportError) as exc:
         _error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so that Python's exit-time flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _error(message: str) -> None:

@@ -252,3 +252,12 @@ def test_python_dash_m_runs_the_command(tmp_path, blobs):
     )
     assert done.returncode == 0, done.stderr
     assert np.loadtxt(labels).shape == (150,)
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys, tmp_path):
+    def reader_went_away(args):
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli, "_run_fit", reader_went_away)
+    assert main(["fit", str(tmp_path / "x.csv"), "-k", "2"]) == 141
+    assert capsys.readouterr().err == ""
