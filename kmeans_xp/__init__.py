@@ -7,7 +7,16 @@ returns results in the caller's own array type, on the caller's device.
 from ._estimator import KMeans, kmeans, kmeans_plusplus
 from ._lloyd import IterationInfo
 from .datasets import make_blobs
+from .metrics import silhouette_score
 
 __version__ = "0.1.0"
 
-__all__ = ["IterationInfo", "KMeans", "__version__", "kmeans", "kmeans_plusplus", "make_blobs"]
+__all__ = [
+    "IterationInfo",
+    "KMeans",
+    "__version__",
+    "kmeans",
+    "kmeans_plusplus",
+    "make_blobs",
+    "silhouette_score",
+]

@@ -1,0 +1,679 @@
+"""The ``kmeans-xp`` command: the article's demo, k-means on your own files, and the elbow curve.
+
+``kmeans-xp demo`` clusters the article's blobs, prints every iteration, writes an animated GIF
+and compares with scikit-learn; ``kmeans-xp fit`` clusters a CSV or ``.npy`` file;
+``kmeans-xp elbow`` prints and plots inertia and silhouette over a range of k.
+
+Errors in what the user gave (a missing or malformed file, a bad option, an unavailable
+backend) are one line on stderr and exit status 2; output files are written to a temporary
+name and renamed only once everything succeeded, so a failed run leaves none behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import math
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from ._estimator import KMeans, kmeans_plusplus
+from ._xp import from_numpy, to_numpy
+from .datasets import make_blobs
+
+PROG = "kmeans-xp"
+EXIT_USAGE = 2
+
+# The article's data and the demo's defaults. 'random' init with seed 0 runs 6 iterations
+# before converging to the three blobs, enough frames to watch the centroids travel;
+# 'k-means++' starts so close to the answer that it converges in 3.
+DEMO_DATA = {"n_samples": 2000, "n_features": 2, "centers": 3, "cluster_std": 1.35}
+DEMO_DATA_SEED = 11
+DEMO_K = 3
+DEMO_INIT = "random"
+DEMO_SEED = 0
+DEFAULT_SILHOUETTE_SAMPLE = 10_000
+
+
+class CLIError(Exception):
+    """A problem with what the user gave: printed as one line, exit status 2."""
+
+
+# --------------------------------------------------------------------------- entry point
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``kmeans-xp`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its usage message
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # the reader went away (``kmeans-xp demo | head``): stop quietly
+        _silence_stdout()
+        return 141
+    except (CLIError, ValueError, OSError, ImportError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so that Python's exit-time flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _error(message: str) -> None:
+    line = " ".join(str(message).split()) or "failed"
+    print(f"{PROG}: error: {line}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="k-means on NumPy, torch or CuPy: the article's demo, your own files, "
+        "and the elbow curve.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="cluster the article's blobs, animate the iterations, compare with scikit-learn",
+        description="Cluster the article's data (2,000 points, 3 blobs, cluster_std 1.35, "
+        "make_blobs seed 11) with k=3, print every iteration, write DIR/kmeans.gif and "
+        "DIR/frames/iter_NNN.png, and compare with scikit-learn from the same initial centres.",
+    )
+    demo.add_argument("--out", default="kmeans-demo", metavar="DIR", help="default ./kmeans-demo")
+    _add_backend(demo)
+    demo.add_argument(
+        "--init",
+        choices=("random", "k-means++"),
+        default=DEMO_INIT,
+        help=f"initial centres (default {DEMO_INIT!r}: several iterations to watch)",
+    )
+    demo.add_argument("--seed", type=int, default=DEMO_SEED, help=f"default {DEMO_SEED}")
+    demo.set_defaults(run=_run_demo)
+
+    fit = sub.add_parser(
+        "fit",
+        help="cluster a CSV or .npy file",
+        description="Cluster the rows of INPUT (CSV with an optional header, or .npy) into K "
+        "clusters. Output files are written only when the fit succeeded.",
+    )
+    fit.add_argument("input", metavar="INPUT", help="CSV (header optional) or .npy file")
+    fit.add_argument("-k", "--n-clusters", type=_positive_int, required=True, dest="k")
+    _add_backend(fit)
+    fit.add_argument("--labels", metavar="FILE", help="write the label of every row, one a line")
+    fit.add_argument("--centers", metavar="FILE", help="write the K centres as rows of CSV")
+    fit.add_argument("--plot", metavar="FILE", help="picture of the clusters (.png, .svg, .pdf)")
+    _add_fit_options(fit)
+    fit.add_argument("--verbose", "-v", action="store_true", help="print a line per iteration")
+    _add_reader_options(fit)
+    fit.set_defaults(run=_run_fit)
+
+    elbow = sub.add_parser(
+        "elbow",
+        help="inertia and silhouette score over a range of k",
+        description="Fit k-means for every k in a range and print (and plot) the inertia and "
+        "the silhouette score, to help choose k. The silhouette is undefined for k=1.",
+    )
+    elbow.add_argument("input", metavar="INPUT", help="CSV (header optional) or .npy file")
+    elbow.add_argument(
+        "--k-range",
+        default="1:10",
+        type=_k_range,
+        metavar="A:B[:STEP]",
+        help="values of k, both ends included (default 1:10)",
+    )
+    elbow.add_argument("--plot", metavar="FILE", help="picture of both curves (.png, .svg, .pdf)")
+    _add_backend(elbow)
+    _add_fit_options(elbow)
+    elbow.add_argument(
+        "--silhouette-sample",
+        type=int,
+        default=DEFAULT_SILHOUETTE_SAMPLE,
+        metavar="N",
+        help=f"score the silhouette on N random rows when there are more (default "
+        f"{DEFAULT_SILHOUETTE_SAMPLE}; 0 = all rows, O(n^2) work)",
+    )
+    _add_reader_options(elbow)
+    elbow.set_defaults(run=_run_elbow)
+    return parser
+
+
+def _add_backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=("numpy", "torch", "cupy"),
+        default="numpy",
+        help="array library to compute with (torch uses CUDA when it has it; default numpy)",
+    )
+
+
+def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--init", choices=("k-means++", "random"), default="k-means++", help="default k-means++"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--max-iter", type=_positive_int, default=300, help="default 300")
+    parser.add_argument(
+        "--tol", type=_non_negative_float, default=1e-4, help="relative tolerance (default 1e-4)"
+    )
+
+
+def _add_reader_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--delimiter",
+        metavar="CHAR",
+        help="CSV delimiter (default: detected from the first line among , tab ; and spaces)",
+    )
+    parser.add_argument(
+        "--header",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="whether the CSV's first line is a header (default auto: when it is not all numbers)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}") from None
+    if not value >= 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
+    return value
+
+
+def _k_range(text: str) -> list[int]:
+    parts = text.split(":")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 2:
+        numbers.append(1)
+    if len(numbers) != 3 or numbers[0] < 1 or numbers[1] < numbers[0] or numbers[2] < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected A:B or A:B:STEP with 1 <= A <= B and STEP >= 1; got {text!r}"
+        )
+    return list(range(numbers[0], numbers[1] + 1, numbers[2]))
+
+
+# ------------------------------------------------------------------------------ backends
+def _backend(name: str) -> tuple[Any, Any, str]:
+    """(library module, device, description) for ``--backend``; CLIError when unavailable."""
+    if name == "numpy":
+        return np, None, "numpy (cpu)"
+    if name == "torch":
+        try:
+            import torch
+        except ImportError:
+            raise CLIError(
+                "--backend torch needs PyTorch, which is not installed "
+                "(python -m pip install torch)"
+            ) from None
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch, torch.device(device), f"torch ({device})"
+    if name == "cupy":
+        try:
+            import cupy
+        except ImportError:
+            raise CLIError(
+                "--backend cupy needs CuPy, which is not installed (python -m pip install "
+                '"kmeans-xp[gpu]")'
+            ) from None
+        try:  # importing cupy proves nothing: make the device run something
+            works = int((cupy.arange(3) * 2).sum().get()) == 6
+            device = cupy.cuda.Device().id
+        except Exception as exc:  # CUDA driver/runtime errors have many types
+            raise CLIError(f"--backend cupy: no CUDA device answers ({exc})") from None
+        if not works:
+            raise CLIError("--backend cupy: the CUDA device gave a wrong answer to 2 * [0, 1, 2]")
+        return cupy, None, f"cupy (cuda:{device})"
+    raise CLIError(f"unknown backend {name!r}")
+
+
+# ---------------------------------------------------------------------------------- demo
+def _run_demo(args: argparse.Namespace) -> int:
+    from .plot import History, animate, require_viz
+
+    module, device, described = _backend(args.backend)
+    require_viz()
+    X_host, blob = make_blobs(**DEMO_DATA, random_state=DEMO_DATA_SEED)
+    X = from_numpy(X_host, module, device)
+    # The initial centres are drawn here, once, and handed to kmeans_xp and scikit-learn alike.
+    if args.init == "random":
+        rows = np.random.default_rng(args.seed).permutation(X_host.shape[0])[:DEMO_K]
+        init = X_host[rows]
+    else:
+        init = to_numpy(kmeans_plusplus(X, DEMO_K, random_state=args.seed)[0])
+
+    print(
+        f"kmeans_xp {__version__} demo: {DEMO_DATA['n_samples']:,} points, "
+        f"{DEMO_DATA['n_features']} features, {DEMO_DATA['centers']} blobs (cluster_std "
+        f"{DEMO_DATA['cluster_std']}, make_blobs seed {DEMO_DATA_SEED}); k={DEMO_K}, "
+        f"init {args.init!r} (seed {args.seed}), backend {described}"
+    )
+    history = History()
+    km = KMeans(DEMO_K, init=init, n_init=1, callback=history)
+    with _reported_warnings():
+        km.fit(X)
+
+    print()
+    print(f"{'iteration':>9}  {'inertia':>12}  {'changed':>7}  {'squared shift':>13}")
+    for info in history:
+        print(
+            f"{info.iteration:>9}  {info.inertia:>12.2f}  {info.n_changed:>7}  "
+            f"{info.center_shift:>13.4g}"
+        )
+    print(f"stopped after {km.n_iter_} iterations ({km.stop_reason_}); inertia {km.inertia_:.2f}")
+
+    frames_dir = os.path.join(args.out, "frames")
+    os.makedirs(frames_dir, exist_ok=True)
+    for stale in glob.glob(os.path.join(frames_dir, "iter_*.png")):  # from an earlier run
+        os.remove(stale)
+    gif = os.path.join(args.out, "kmeans.gif")
+    with _atomic_outputs() as stage:
+        frames: list[str] = []
+        stage(gif, lambda tmp: frames.extend(animate(X_host, history, tmp, frames_dir=frames_dir)))
+    print(
+        f"wrote {gif} ({len(history)} frames) and {len(frames)} frames in "
+        f"{frames_dir}{os.sep}iter_NNN.png"
+    )
+    print()
+    _compare_with_sklearn(X_host, blob, init, km)
+    return 0
+
+
+def _compare_with_sklearn(X: np.ndarray, blob: np.ndarray, init: np.ndarray, km: KMeans) -> None:
+    try:
+        import sklearn
+        from sklearn.cluster import KMeans as SKKMeans
+        from sklearn.metrics import adjusted_rand_score
+    except ImportError:
+        print(
+            "scikit-learn is not installed: skipping the comparison "
+            "(python -m pip install scikit-learn)"
+        )
+        return
+    ref = SKKMeans(DEMO_K, init=init, n_init=1).fit(X)
+    ours = to_numpy(km.cluster_centers_)
+    labels = to_numpy(km.labels_)
+    print(f"scikit-learn {sklearn.__version__}, from the same initial centres:")
+    print(f"{'cluster':>7}  {'kmeans_xp centre':>22}  {'scikit-learn centre':>22}")
+    for c in range(DEMO_K):
+        mine = ", ".join(f"{v:9.5f}" for v in ours[c])
+        theirs = ", ".join(f"{v:9.5f}" for v in ref.cluster_centers_[c])
+        print(f"{c:>7}  {mine:>22}  {theirs:>22}")
+    print(f"largest centre difference: {np.abs(ours - ref.cluster_centers_).max():.3g}")
+    print(f"inertia: kmeans_xp {km.inertia_:.4f}, scikit-learn {ref.inertia_:.4f}")
+    print(
+        f"iterations: kmeans_xp {km.n_iter_}, scikit-learn {ref.n_iter_}; "
+        f"adjusted Rand index of the labels: {adjusted_rand_score(ref.labels_, labels):.6f}"
+    )
+    print(f"adjusted Rand index against the true blobs: {adjusted_rand_score(blob, labels):.4f}")
+
+
+# ----------------------------------------------------------------------------------- fit
+def _run_fit(args: argparse.Namespace) -> int:
+    outputs = [p for p in (args.labels, args.centers, args.plot) if p]
+    _check_outputs(args.input, outputs)
+    if args.plot:
+        _check_plot_format(args.plot)
+    module, device, described = _backend(args.backend)
+    X_host, header = read_matrix(args.input, delimiter=args.delimiter, header=args.header)
+    n, d = X_host.shape
+    if args.k > n:
+        raise CLIError(f"-k {args.k} is larger than the number of rows in {args.input} ({n})")
+    if args.verbose:
+        print(f"read {n:,} rows x {d} columns from {args.input}" + _header_note(header))
+        print(f"backend {described}")
+    km = KMeans(
+        args.k,
+        init=args.init,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        random_state=args.seed,
+        verbose=int(args.verbose),
+    )
+    with _reported_warnings():
+        km.fit(from_numpy(X_host, module, device))
+    labels = to_numpy(km.labels_).astype(np.int64)
+    centers = np.asarray(to_numpy(km.cluster_centers_), dtype=np.float64)
+
+    with _atomic_outputs() as stage:
+        if args.labels:
+            stage(args.labels, lambda tmp: np.savetxt(tmp, labels, fmt="%d"))
+        if args.centers:
+            stage(args.centers, lambda tmp: _write_csv(tmp, centers))
+        if args.plot:
+            stage(args.plot, lambda tmp: _save_fit_plot(tmp, args.plot, X_host, labels, km))
+    sizes = np.bincount(labels, minlength=args.k)
+    print(
+        f"k={args.k}: inertia {km.inertia_:.6g} after {km.n_iter_} iterations "
+        f"({km.stop_reason_}); cluster sizes {', '.join(str(s) for s in sizes)}"
+    )
+    if not args.centers:
+        print("centres:")
+        for row in centers:
+            print("  " + ", ".join(f"{v:.6g}" for v in row))
+    for name, path in (("labels", args.labels), ("centres", args.centers), ("plot", args.plot)):
+        if path:
+            print(f"wrote {name} to {path}")
+    return 0
+
+
+def _save_fit_plot(tmp: str, path: str, X: np.ndarray, labels: np.ndarray, km: KMeans) -> None:
+    from .plot import plot_clusters
+
+    ax = plot_clusters(
+        X, labels, km.cluster_centers_, title=f"k={km.n_clusters}   inertia {km.inertia_:,.6g}"
+    )
+    ax.figure.tight_layout()
+    ax.figure.savefig(tmp, format=_suffix(path), dpi=100)
+
+
+# --------------------------------------------------------------------------------- elbow
+def _run_elbow(args: argparse.Namespace) -> int:
+    from .metrics import silhouette_score
+
+    if args.plot:
+        _check_outputs(args.input, [args.plot])
+        _check_plot_format(args.plot)
+    if args.silhouette_sample < 0:
+        raise CLIError(f"--silhouette-sample must be >= 0; got {args.silhouette_sample}")
+    module, device, described = _backend(args.backend)
+    X_host, header = read_matrix(args.input, delimiter=args.delimiter, header=args.header)
+    n, d = X_host.shape
+    ks = args.k_range
+    if ks[-1] > n:
+        raise CLIError(f"--k-range goes up to k={ks[-1]}, more than the {n} rows of {args.input}")
+    X = from_numpy(X_host, module, device)
+    sample = args.silhouette_sample if 0 < args.silhouette_sample < n else None
+    print(
+        f"{n:,} rows x {d} columns from {args.input}{_header_note(header)}; backend {described}"
+        + (f"; silhouette on {sample:,} random rows" if sample else "")
+    )
+    print(f"{'k':>4}  {'inertia':>14}  {'silhouette':>10}  iterations")
+    inertias: list[float] = []
+    scores: list[float | None] = []
+    for k in ks:
+        km = KMeans(k, init=args.init, max_iter=args.max_iter, tol=args.tol, random_state=args.seed)
+        with _reported_warnings():
+            km.fit(X)
+        found = int(np.unique(to_numpy(km.labels_)).shape[0])
+        if 2 <= found <= n - 1:
+            score = silhouette_score(X, km.labels_, sample_size=sample, random_state=args.seed)
+            shown = f"{score:10.4f}"
+        else:
+            score = None
+            shown = f"{'undefined':>10}"
+        inertias.append(float(km.inertia_))
+        scores.append(score)
+        print(f"{k:>4}  {km.inertia_:>14.6g}  {shown}  {km.n_iter_}")
+    defined = [(s, k) for s, k in zip(scores, ks) if s is not None]
+    if 1 in ks:
+        print("the silhouette is undefined for k=1 (it compares a point's own cluster with others)")
+    if defined:
+        best_score, best_k = max(defined)
+        print(f"highest silhouette: k={best_k} ({best_score:.4f})")
+    if args.plot:
+        from .plot import plot_elbow
+
+        with _atomic_outputs() as stage:
+            stage(
+                args.plot,
+                lambda tmp: plot_elbow(ks, inertias, scores).savefig(
+                    tmp, format=_suffix(args.plot)
+                ),
+            )
+        print(f"wrote the plot to {args.plot}")
+    return 0
+
+
+# ------------------------------------------------------------------------------- reading
+def read_matrix(
+    path: str, *, delimiter: str | None = None, header: str = "auto"
+) -> tuple[np.ndarray, list[str] | None]:
+    """The numbers in ``path`` as a float64 array of shape (n_rows, n_columns), and the CSV
+    header (None when there is none). ``.npy`` files are loaded without pickles; anything else
+    is read as CSV. Raises CLIError with the file, line and column of what is wrong."""
+    if not os.path.exists(path):
+        raise CLIError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory, not a file")
+    if path.lower().endswith(".npy"):
+        return _read_npy(path), None
+    return _read_csv(path, delimiter, header)
+
+
+def _read_npy(path: str) -> np.ndarray:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CLIError(f"{path}: not a readable .npy file ({exc})") from None
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
+        raise CLIError(f"{path}: expected an array of real numbers; got dtype {data.dtype}")
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.size == 0:
+        raise CLIError(
+            f"{path}: expected a non-empty 2-D array (rows x features); got shape {data.shape}"
+        )
+    data = data.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(data))
+    if bad.size:
+        r, c = bad[0]
+        raise CLIError(
+            f"{path}: row {r}, column {c} is {data[r, c]}: every value must be a finite number"
+        )
+    return data
+
+
+def _read_csv(path: str, delimiter: str | None, header: str) -> tuple[np.ndarray, list[str] | None]:
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise CLIError(f"{path}: not a text (UTF-8) CSV file; use .npy for binary data") from None
+    lines = text.splitlines()
+    data_lines = [(i + 1, line) for i, line in enumerate(lines) if _is_data(line)]
+    if not data_lines:
+        raise CLIError(f"{path}: no data (the file is empty)")
+    first_no, first = data_lines[0]
+    sep = _detect_delimiter(first) if delimiter is None else delimiter
+    first_cells = _split(first, sep)
+    has_header = header == "yes" or (
+        header == "auto" and not all(_is_number(c) for c in first_cells)
+    )
+    names = [_unquote(c) for c in first_cells] if has_header else None
+    rows = data_lines[1:] if has_header else data_lines
+    if not rows:
+        raise CLIError(f"{path}: a header on line {first_no} but no rows of data")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = np.loadtxt(
+                (line for _, line in rows),
+                delimiter=sep,
+                ndmin=2,
+                dtype=np.float64,
+                comments=None,
+                quotechar='"',
+            )
+    except ValueError:
+        _diagnose_csv(path, rows, sep, None if names is None else len(names))
+        raise CLIError(f"{path}: not a CSV file of numbers") from None
+    if names is not None and len(names) != data.shape[1]:
+        raise CLIError(
+            f"{path}: the header on line {first_no} has {len(names)} names but the rows have "
+            f"{data.shape[1]} values"
+        )
+    bad = np.argwhere(~np.isfinite(data))
+    if bad.size:
+        r, c = bad[0]
+        raise CLIError(
+            f"{path}: line {rows[r][0]}, column {c + 1} is {_split(rows[r][1], sep)[c].strip()!r}:"
+            " every value must be a finite number"
+        )
+    return data, names
+
+
+def _is_data(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _detect_delimiter(line: str) -> str | None:
+    for sep in (",", "\t", ";"):
+        if sep in line:
+            return sep
+    return None  # whitespace (or a single column)
+
+
+def _split(line: str, sep: str | None) -> list[str]:
+    return line.split() if sep is None else line.split(sep)
+
+
+def _unquote(cell: str) -> str:
+    return cell.strip().strip('"').strip()
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(_unquote(cell))
+    except ValueError:
+        return False
+    return True
+
+
+def _diagnose_csv(
+    path: str, rows: list[tuple[int, str]], sep: str | None, expected: int | None
+) -> None:
+    """Raise CLIError naming the first line and column that is not a row of numbers."""
+    for line_no, line in rows:
+        cells = _split(line, sep)
+        if expected is None:
+            expected = len(cells)
+        elif len(cells) != expected:
+            raise CLIError(
+                f"{path}: line {line_no} has {len(cells)} values, expected {expected} "
+                "(as on the lines before)"
+            )
+        for column, cell in enumerate(cells, start=1):
+            if not _is_number(cell):
+                what = "an empty cell" if not cell.strip() else f"{cell.strip()!r}"
+                raise CLIError(f"{path}: line {line_no}, column {column} is {what}, not a number")
+
+
+def _header_note(header: list[str] | None) -> str:
+    return "" if header is None else f" (header: {', '.join(header)})"
+
+
+# ------------------------------------------------------------------------------- writing
+def _check_outputs(input_path: str, outputs: list[str]) -> None:
+    """Fail before the fit, not after it, when an output cannot be written."""
+    for path in outputs:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise CLIError(f"{path}: the directory {parent} does not exist")
+        if os.path.isdir(path):
+            raise CLIError(f"{path}: is a directory")
+        if os.path.exists(input_path) and os.path.abspath(path) == os.path.abspath(input_path):
+            raise CLIError(f"{path}: would overwrite the input file")
+    if len({os.path.abspath(p) for p in outputs}) != len(outputs):
+        raise CLIError("two outputs were given the same file name")
+
+
+def _check_plot_format(path: str) -> None:
+    from .plot import require_viz
+
+    require_viz()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    supported = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    if _suffix(path) not in supported:
+        raise CLIError(
+            f"{path}: cannot draw a {_suffix(path)!r} file; "
+            f"use one of {', '.join(sorted(supported))}"
+        )
+
+
+def _suffix(path: str) -> str:
+    return os.path.splitext(path)[1].lstrip(".").lower() or "png"
+
+
+def _write_csv(path: str, rows: np.ndarray) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(",".join(repr(float(v)) for v in row) + "\n")
+
+
+@contextlib.contextmanager
+def _atomic_outputs() -> Iterator[Callable[[str, Callable[[str], Any]], None]]:
+    """``stage(path, write)`` calls ``write(tmp)`` on a temporary file beside ``path``; when the
+    block ends without an error every staged file is renamed onto its path, otherwise every
+    temporary file is removed and nothing is left behind."""
+    staged: list[tuple[str, str]] = []
+
+    def stage(path: str, write: Callable[[str], Any]) -> None:
+        directory, name = os.path.split(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+        os.close(fd)
+        staged.append((tmp, path))
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+
+    try:
+        yield stage
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+        raise
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _reported_warnings() -> Iterator[None]:
+    """Warnings raised by the fit, as one ``kmeans-xp: warning:`` line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        print(f"{PROG}: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
