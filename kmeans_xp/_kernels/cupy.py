@@ -1,0 +1,271 @@
+"""Native fast paths for CuPy arrays: cuBLAS for the products, one small CUDA module for the rest.
+
+Per chunk of rows, a Lloyd step is
+1. ``G = X_chunk @ (-2 C).T`` through cuBLAS, into a buffer reused across chunks;
+2. one kernel, ``assign_rows``, a warp per row: the row argmin of ``G + ||c||^2`` (ties to the
+   lowest index, as ``argmin``), the explicit squared distance sum((x - c)^2) to that centre
+   (as ``portable`` returns it), and then, depending on k, either the atomic scatter of
+   ``w * x`` into the cluster sums (large k) or the weighted one-hot row written over the row of
+   ``G`` it has just read (small k), which a second cuBLAS product ``G.T @ X_chunk`` reduces.
+This replaces CuPy's distance epilogue plus ``argmin(axis=1)`` (slower than the GEMM itself on
+an H200, ../shared/PERFORMANCE.md) with one pass over ``G``, and the update costs no extra pass
+over X for large k.
+
+All kernels live in one source compiled once (one NVRTC call, cached on disk by CuPy) for float
+and double. Nothing here synchronises with the host. cupy is imported only when a function runs,
+so this module imports on machines without it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from . import portable
+from .portable import row_chunks
+
+# k at or below which the update is a one-hot product (cuBLAS) rather than atomics: atomics
+# contend when many rows share few clusters (5M x 128, k=8 on an H200: scatter 10 ms, one-hot
+# 1.5 ms; 1M x 64, k=1024: scatter 0.4 ms, one-hot 13 ms; ../shared/anchors). The one-hot product
+# (2 n k d flops over 4 n d bytes of X) stays bound by reading X while k/2 flops per byte is under
+# the card's flops-to-bandwidth ratio (about 12 on an H200 in float32): k up to a few tens.
+SMALL_K = 32
+
+_THREADS = 256  # 8 warps (rows) per block
+_MAX_BLOCKS = 1 << 20  # the kernels loop over rows (grid stride) beyond this
+
+# modes of assign_rows
+_ASSIGN, _SCATTER, _ONEHOT = 0, 1, 2
+
+SOURCE = r"""
+#define FULL_MASK 0xffffffffu
+
+// Row argmin of G + c_sq (a warp per row), the explicit squared distance to the chosen centre
+// and, by mode, the update: 0 none, 1 atomic scatter of w*x into sums/weights, 2 the weighted
+// one-hot row written over the row of G just read (G is therefore not const / restrict).
+template <typename T>
+__global__ void assign_rows(T* G, const T* __restrict__ c_sq, const T* __restrict__ X,
+                            const T* __restrict__ C, const T* __restrict__ w,
+                            long long* __restrict__ labels, T* __restrict__ sqdist,
+                            T* sums, T* weights, long long m, int k, int d, int mode) {
+    const int lane = threadIdx.x & 31;
+    const long long first = (blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5;
+    const long long stride = ((long long)gridDim.x * blockDim.x) >> 5;
+    for (long long i = first; i < m; i += stride) {
+        T* g = G + i * k;
+        // per lane: the first minimum of its columns lane, lane + 32, ... (-1: no column)
+        int bj = -1;
+        T best = 0;
+        #pragma unroll 4
+        for (int j = lane; j < k; j += 32) {
+            const T v = g[j] + c_sq[j];
+            if (bj < 0 || v < best) { best = v; bj = j; }
+        }
+        // across lanes: the smallest value, ties to the smallest column
+        for (int off = 16; off > 0; off >>= 1) {
+            const T ov = __shfl_xor_sync(FULL_MASK, best, off);
+            const int oj = __shfl_xor_sync(FULL_MASK, bj, off);
+            if (oj >= 0 && (bj < 0 || ov < best || (ov == best && oj < bj))) {
+                best = ov;
+                bj = oj;
+            }
+        }
+        bj = __shfl_sync(FULL_MASK, bj, 0);  // one answer for the warp, even with NaN
+        const T* x = X + i * d;
+        const T* c = C + (long long)bj * d;
+        const T wi = mode != 0 ? w[i] : T(0);
+        T acc = 0;
+        for (int t = lane; t < d; t += 32) {
+            const T xv = x[t];
+            const T diff = xv - c[t];
+            acc += diff * diff;
+            if (mode == 1) atomicAdd(sums + (long long)bj * d + t, wi * xv);
+        }
+        for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(FULL_MASK, acc, off);
+        if (lane == 0) {
+            labels[i] = bj;
+            sqdist[i] = acc;
+            if (mode == 1) atomicAdd(weights + bj, wi);
+        }
+        if (mode == 2) {
+            for (int j = lane; j < k; j += 32) g[j] = j == bj ? wi : T(0);
+        }
+    }
+}
+
+// The update from given labels (a warp per row): mode 1 atomic scatter of w*x into sums and
+// weights, mode 2 the weighted one-hot rows into onehot (m x k).
+template <typename T>
+__global__ void segment_rows(const T* __restrict__ X, const long long* __restrict__ labels,
+                             const T* __restrict__ w, T* sums, T* weights,
+                             T* __restrict__ onehot, long long m, int k, int d, int mode) {
+    const int lane = threadIdx.x & 31;
+    const long long first = (blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5;
+    const long long stride = ((long long)gridDim.x * blockDim.x) >> 5;
+    for (long long i = first; i < m; i += stride) {
+        const long long label = labels[i];
+        const T wi = w[i];
+        if (mode == 1) {
+            const T* x = X + i * d;
+            for (int t = lane; t < d; t += 32) atomicAdd(sums + label * d + t, wi * x[t]);
+            if (lane == 0) atomicAdd(weights + label, wi);
+        } else {
+            T* o = onehot + i * k;
+            for (int j = lane; j < k; j += 32) o[j] = j == label ? wi : T(0);
+        }
+    }
+}
+"""
+
+_NAMES = (
+    "assign_rows<float>",
+    "assign_rows<double>",
+    "segment_rows<float>",
+    "segment_rows<double>",
+)
+
+
+def _cupy():
+    import cupy
+
+    return cupy
+
+
+@functools.cache
+def _module(device_id: int):
+    """The kernels for one device; CuPy compiles them (once, then from its disk cache) at the
+    first ``get_function``."""
+    return _cupy().RawModule(code=SOURCE, name_expressions=_NAMES)
+
+
+def _kernel(name: str, X: Any):
+    ctype = "float" if X.dtype == np.float32 else "double"
+    return _module(X.device.id).get_function(f"{name}<{ctype}>")
+
+
+def _native(X: Any) -> bool:
+    """The kernels cover float32 and float64; anything else goes the portable way."""
+    return X.dtype in (np.float32, np.float64)
+
+
+def _launch(kernel, arrays: tuple, m: int, k: int, d: int, mode: int) -> None:
+    """One warp per row, ``m`` rows; the scalars typed as the kernels declare them."""
+    blocks = max(1, min(-(-m // (_THREADS // 32)), _MAX_BLOCKS))
+    kernel((blocks,), (_THREADS,), (*arrays, np.int64(m), np.int32(k), np.int32(d), np.int32(mode)))
+
+
+def free_memory(X: Any) -> int:
+    """Bytes a chunk could still take on X's device: the driver's free memory plus what CuPy's
+    memory pool holds unused."""
+    cp = _cupy()
+    with X.device:
+        free, _ = cp.cuda.runtime.memGetInfo()
+        return int(free + cp.get_default_memory_pool().free_bytes())
+
+
+class _Centres:
+    """What every chunk needs from the centres, built as ``portable`` builds it (same bits, so
+    the same labels): ||c||^2 and -2 C^T, plus C in row-major order for the kernels."""
+
+    def __init__(self, C: Any):
+        cp = _cupy()
+        self.k = C.shape[0]
+        self.C = cp.ascontiguousarray(C)
+        self.c_sq = cp.ascontiguousarray(cp.sum(C * C, axis=1))
+        self.minus_2_ct = -2.0 * C.T
+
+
+def _rows(X: Any, start: int, stop: int) -> Any:
+    return _cupy().ascontiguousarray(X[start:stop])
+
+
+def _assign_chunk(rows, cent, buf, labels, sqdist, w, sums, weights, mode) -> None:
+    """Labels and distances of ``rows`` into the given views; by ``mode``, the update too
+    (for ``_ONEHOT``, ``buf`` then holds the weighted one-hot rows of the chunk)."""
+    _cupy().dot(rows, cent.minus_2_ct, out=buf)  # cuBLAS straight into buf (C-contiguous)
+    arrays = (buf, cent.c_sq, rows, cent.C, w, labels, sqdist, sums, weights)
+    _launch(_kernel("assign_rows", rows), arrays, rows.shape[0], cent.k, rows.shape[1], mode)
+
+
+def _add_onehot_product(onehot, rows, ones, sums, weights) -> None:
+    """sums += onehot.T @ rows and weights += ones @ onehot (cuBLAS both)."""
+    cp = _cupy()
+    sums += cp.dot(onehot.T, rows)
+    weights += cp.dot(ones[: onehot.shape[0]], onehot)
+
+
+def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
+    """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
+    if not _native(X):
+        return portable.assign(X, C, chunk_rows=chunk_rows)
+    cp = _cupy()
+    n, k = X.shape[0], C.shape[0]
+    with X.device:
+        cent = _Centres(C)
+        labels = cp.empty((n,), dtype=cp.int64)
+        sqdist = cp.empty((n,), dtype=X.dtype)
+        buf = cp.empty((min(chunk_rows, n), k), dtype=X.dtype)
+        for start, stop in row_chunks(n, chunk_rows):
+            views = (buf[: stop - start], labels[start:stop], sqdist[start:stop])
+            # w, sums and weights are not read in this mode: any valid pointer will do
+            _assign_chunk(_rows(X, start, stop), cent, *views, sqdist, sqdist, sqdist, _ASSIGN)
+    return labels, sqdist
+
+
+def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
+    """Per cluster: the weighted sum of its rows (k x d) and its total weight (k,)."""
+    if not _native(X):
+        return portable.segment_sum(X, labels, w, k, chunk_rows=chunk_rows)
+    cp = _cupy()
+    n, d = X.shape
+    with X.device:
+        labels = cp.ascontiguousarray(labels.astype(cp.int64, copy=False))
+        w = cp.ascontiguousarray(w)
+        sums = cp.zeros((k, d), dtype=X.dtype)
+        weights = cp.zeros((k,), dtype=X.dtype)
+        kernel = _kernel("segment_rows", X)
+        small_k = k <= SMALL_K
+        if small_k:
+            onehot = cp.empty((min(chunk_rows, n), k), dtype=X.dtype)
+            ones = cp.ones((onehot.shape[0],), dtype=X.dtype)
+        for start, stop in row_chunks(n, chunk_rows):
+            m = stop - start
+            rows = _rows(X, start, stop)
+            scratch = onehot[:m] if small_k else sums  # sums: a valid pointer, not written
+            arrays = (rows, labels[start:stop], w[start:stop], sums, weights, scratch)
+            _launch(kernel, arrays, m, k, d, _ONEHOT if small_k else _SCATTER)
+            if small_k:
+                _add_onehot_product(scratch, rows, ones, sums, weights)
+    return sums, weights
+
+
+def lloyd_step(
+    X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any = None
+) -> tuple[Any, Any, Any, Any]:
+    """Assign and update fused per chunk: ``(labels, sqdist, sums, weights)``."""
+    if not _native(X):
+        return portable.lloyd_step(X, C, w, chunk_rows=chunk_rows, kernels=kernels)
+    cp = _cupy()
+    n, d = X.shape
+    k = C.shape[0]
+    with X.device:
+        cent = _Centres(C)
+        w = cp.ascontiguousarray(w)
+        labels = cp.empty((n,), dtype=cp.int64)
+        sqdist = cp.empty((n,), dtype=X.dtype)
+        sums = cp.zeros((k, d), dtype=X.dtype)
+        weights = cp.zeros((k,), dtype=X.dtype)
+        buf = cp.empty((min(chunk_rows, n), k), dtype=X.dtype)
+        small_k = k <= SMALL_K
+        ones = cp.ones((buf.shape[0],), dtype=X.dtype) if small_k else None
+        for start, stop in row_chunks(n, chunk_rows):
+            rows, scratch = _rows(X, start, stop), buf[: stop - start]
+            views = (labels[start:stop], sqdist[start:stop], w[start:stop])
+            _assign_chunk(
+                rows, cent, scratch, *views, sums, weights, _ONEHOT if small_k else _SCATTER
+            )
+            if small_k:
+                _add_onehot_product(scratch, rows, ones, sums, weights)
+    return labels, sqdist, sums, weights

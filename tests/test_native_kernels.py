@@ -1,0 +1,200 @@
+"""The torch and CuPy fast paths, checked where the CPU allows.
+
+torch: both update paths (one-hot product and scatter), chunk boundaries, ties, dtypes and the
+fused step, on CPU tensors (the generic native-vs-portable test in test_kernels.py covers the
+rest). CuPy: the module imports without cupy, its CUDA source compiles (when nvcc is on the PATH)
+and a NumPy model of the assign kernel's warp algorithm (lane-strided first minimum, butterfly
+reduction, tie to the lowest column) gives NumPy's argmin; the kernels themselves run only in
+tests/test_gpu.py, on a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kmeans_xp._kernels import chunk_rows, kernels_for, portable
+
+torch = pytest.importorskip("torch")
+
+from kmeans_xp._kernels import torch as torch_kernels  # noqa: E402
+
+
+def _data(seed, n, d, k, dtype="float64"):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    C = rng.normal(size=(k, d)).astype(dtype)
+    w = rng.uniform(0.0, 3.0, size=n).astype(dtype)
+    return X, C, w
+
+
+def _expected_sums(X, labels, w, k):
+    sums = np.stack([np.bincount(labels, X[:, j] * w, minlength=k) for j in range(X.shape[1])], 1)
+    return sums, np.bincount(labels, w, minlength=k)
+
+
+def test_torch_kernels_are_dispatched_for_torch_tensors():
+    from kmeans_xp._xp import compat_namespace
+
+    kernels = kernels_for(compat_namespace(torch))
+    assert kernels.name == "torch"
+    assert kernels.assign is torch_kernels.assign
+    assert kernels.lloyd_step is torch_kernels.lloyd_step
+    assert kernels.free_memory(torch.zeros(2)) is None  # CPU: the budget alone sizes chunks
+
+
+@pytest.mark.parametrize("k", [1, 3, torch_kernels.SMALL_K_CPU, torch_kernels.SMALL_K_CPU + 1, 70])
+@pytest.mark.parametrize("rows", [1, 13, 200, 10_000])
+def test_torch_segment_sum_both_paths(k, rows):
+    X, _, w = _data(0, 211, 6, k)
+    labels = np.random.default_rng(1).integers(0, k, size=X.shape[0])
+    sums, weights = torch_kernels.segment_sum(
+        torch.asarray(X), torch.asarray(labels), torch.asarray(w), k, chunk_rows=rows
+    )
+    expected_sums, expected_weights = _expected_sums(X, labels, w, k)
+    np.testing.assert_allclose(sums.numpy(), expected_sums, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 40])
+@pytest.mark.parametrize("rows", [1, 50, 99, 100, 101, 1000])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_step_at_chunk_boundaries(k, rows, dtype):
+    X, C, w = _data(2, 100, 5, k, dtype)
+    Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
+    labels, sqdist, sums, weights = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=rows)
+    assert labels.dtype == torch.int64 and sqdist.dtype == Xt.dtype and sums.dtype == Xt.dtype
+    full = ((X[:, None, :].astype(np.float64) - C[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels.numpy(), full.argmin(1))
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(sqdist.numpy(), full.min(1), rtol=tol, atol=tol)
+    expected_sums, expected_weights = _expected_sums(X.astype(np.float64), full.argmin(1), w, k)
+    np.testing.assert_allclose(sums.numpy(), expected_sums, rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=tol)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=rows, kernels=portable)
+    np.testing.assert_array_equal(labels.numpy(), ref[0].numpy())
+
+
+def test_torch_ties_go_to_the_lowest_index_as_portable():
+    # every row is at exactly the same distance from centres 1 and 2 (and 3, a duplicate of 1)
+    X = np.array([[0.0, 0.0], [0.0, 3.0], [0.0, -2.0]] * 7)
+    C = np.array([[5.0, 5.0], [1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]])
+    for dtype in (torch.float32, torch.float64):
+        Xt, Ct = torch.asarray(X, dtype=dtype), torch.asarray(C, dtype=dtype)
+        labels, sqdist = torch_kernels.assign(Xt, Ct, chunk_rows=4)
+        ref_labels, ref_sqdist = portable.assign(Xt, Ct, chunk_rows=4)
+        assert labels.tolist() == [1] * X.shape[0] == ref_labels.tolist()
+        np.testing.assert_allclose(sqdist.numpy(), ref_sqdist.numpy())
+
+
+def test_torch_kernels_leave_inputs_alone_and_ignore_autograd():
+    X, C, w = _data(4, 64, 3, 5, "float32")
+    Xt = torch.asarray(X).requires_grad_()
+    Ct, wt = torch.asarray(C), torch.asarray(w)
+    before = Xt.detach().clone()
+    _, sqdist, sums, _ = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=10)
+    assert torch.equal(Xt.detach(), before)
+    assert not sums.requires_grad and not sqdist.requires_grad
+
+
+def test_torch_step_on_non_contiguous_rows():
+    X, C, w = _data(5, 90, 4, 20)
+    Xt = torch.asarray(np.asfortranarray(X))  # column-major: every chunk is a strided view
+    Ct, wt = torch.asarray(C), torch.asarray(w)
+    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=16)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=16, kernels=portable)
+    np.testing.assert_array_equal(step[0].numpy(), ref[0].numpy())
+    np.testing.assert_allclose(step[2].numpy(), ref[2].numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_chunk_rows_takes_free_device_memory_into_account():
+    n, k, d = 10**7, 1024, 64
+    assert chunk_rows(n, k, d, 4, 2**30) == chunk_rows(n, k, d, 4, 2**30, None)
+    assert chunk_rows(n, k, d, 4, 2**30, 10**12) == chunk_rows(n, k, d, 4, 2**30)
+    small = chunk_rows(n, k, d, 4, 2**30, 2**24)  # 16 MiB free: half of it for a chunk
+    assert small * 3 * (k + d) * 4 <= 2**23 < (small + 1) * 3 * (k + d) * 4
+
+
+# ------------------------------------------------------------------------------------ CuPy
+def test_cupy_module_imports_without_cupy(monkeypatch):
+    from kmeans_xp._kernels import cupy as native
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # any import of cupy now fails
+    native = importlib.reload(native)
+    assert callable(native.assign) and callable(native.lloyd_step)
+    assert "assign_rows" in native.SOURCE
+    with pytest.raises(ImportError):
+        native.free_memory(None)  # cupy is imported only when a kernel runs
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on the PATH")
+def test_cupy_kernel_source_compiles(tmp_path):
+    from kmeans_xp._kernels import cupy as native
+
+    instances = []
+    for T in ("float", "double"):
+        instances.append(
+            f"template __global__ void assign_rows<{T}>({T}*, const {T}*, const {T}*, const {T}*,"
+            f" const {T}*, long long*, {T}*, {T}*, {T}*, long long, int, int, int);"
+        )
+        instances.append(
+            f"template __global__ void segment_rows<{T}>(const {T}*, const long long*, const {T}*,"
+            f" {T}*, {T}*, {T}*, long long, int, int, int);"
+        )
+    source = tmp_path / "kernels.cu"
+    source.write_text(native.SOURCE + "\n".join(instances) + "\n")
+    out = subprocess.run(
+        ["nvcc", "-arch=sm_90", "-cubin", "-Xptxas", "-v", "-o", str(tmp_path / "k.cubin"),
+         str(source)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "spill" not in out.stderr or "0 bytes spill stores" in out.stderr
+
+
+def _warp_model_assign(G, c_sq, X, C):
+    """The assign_rows kernel's algorithm for one row per warp, in NumPy (a model, not the
+    kernel): per lane the first minimum over columns lane, lane+32, ...; then the butterfly
+    (xor 16, 8, 4, 2, 1) keeping the smaller value, ties to the smaller column; lane 0's answer."""
+    n, k = G.shape
+    labels = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        best = np.zeros(32, dtype=G.dtype)
+        col = np.full(32, -1)
+        for lane in range(32):
+            for j in range(lane, k, 32):
+                v = G[i, j] + c_sq[j]
+                if col[lane] < 0 or v < best[lane]:
+                    best[lane], col[lane] = v, j
+        off = 16
+        while off:
+            other_best, other_col = best[np.arange(32) ^ off], col[np.arange(32) ^ off]
+            take = (other_col >= 0) & (
+                (col < 0) | (other_best < best) | ((other_best == best) & (other_col < col))
+            )
+            best, col = np.where(take, other_best, best), np.where(take, other_col, col)
+            off //= 2
+        labels[i] = col[0]
+    diff = X - C[labels]
+    return labels, (diff * diff).sum(1)
+
+
+@pytest.mark.parametrize("k", [1, 5, 31, 32, 33, 100])
+def test_cupy_assign_algorithm_model_is_numpys_argmin(k):
+    X, C, _ = _data(6, 40, 3, k, "float32")
+    # ties: duplicated centres, and integer data where distances tie exactly
+    C[k // 2] = C[0]
+    Xi = np.round(X * 2).astype(np.float32)
+    Ci = np.round(C * 2).astype(np.float32)
+    for A, B in ((X, C), (Xi, Ci)):
+        G = A @ (-2.0 * B.T)
+        c_sq = (B * B).sum(1)
+        labels, sqdist = _warp_model_assign(G, c_sq, A, B)
+        np.testing.assert_array_equal(labels, (G + c_sq).argmin(1))
+        full = ((A[:, None, :] - B[None]) ** 2).sum(-1)
+        np.testing.assert_allclose(sqdist, full[np.arange(len(A)), labels], rtol=1e-6)
