@@ -127,7 +127,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         n, d = X.shape
         self._check_params(n)
         dtype = float_dtype(xp, X.dtype, dev)
-        Xf = xp.astype(X, dtype)
+        Xf = xp.astype(X, dtype, copy=False)  # never written; a copy would cost n x d memory
         w = _check_sample_weight(sample_weight, n, xp, dev, dtype)
         k = int(self.n_clusters)
 
@@ -136,7 +136,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         tol = self.tol * _mean_variance(xp, Xc, dev)
         n_init = self._resolved_n_init()
         kernels = kernels_for(xp)
-        rows = chunk_rows(n, k, d, _itemsize(xp, dtype), self._working_memory_bytes())
+        rows = chunk_rows(
+            n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xc)
+        )
         rng = host_rng(self.random_state)
 
         best = None
@@ -270,7 +272,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _rows_for(self, X, xp) -> int:
         k, d = self.cluster_centers_.shape
-        return chunk_rows(X.shape[0], k, d, _itemsize(xp, X.dtype), self._working_memory_bytes())
+        budget, free = self._working_memory_bytes(), kernels_for(xp).free_memory(X)
+        return chunk_rows(X.shape[0], k, d, _itemsize(xp, X.dtype), budget, free)
 
     def _centred_input(self, X):
         """X as floats, centred by the fit's mean, and the centres in the same frame, both in
