@@ -133,12 +133,12 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
         mean = xp.mean(Xf, axis=0)
         Xc = Xf - mean
-        tol = self.tol * _mean_variance(xp, Xc, dev)
         n_init = self._resolved_n_init()
         kernels = kernels_for(xp)
         rows = chunk_rows(
             n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xc)
         )
+        tol = self.tol * _mean_variance(xp, Xc, dev, rows)
         rng = host_rng(self.random_state)
 
         best = None
@@ -450,10 +450,13 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
     return from_numpy(host, xp, dev, dtype=dtype)
 
 
-def _mean_variance(xp: Any, Xc: Any, dev: Any) -> float:
-    """mean(var(X, axis=0)) of centred data, on the host: the scale of the relative ``tol``."""
+def _mean_variance(xp: Any, Xc: Any, dev: Any, rows: int) -> float:
+    """mean(var(X, axis=0)) of centred data, on the host: the scale of the relative ``tol``.
+    Summed per chunk of ``rows`` rows, so that no float64 copy of the whole of X is made."""
     acc = accumulation_dtype(xp, dev)
-    (value,) = to_host(xp.mean(xp.astype(Xc, acc) ** 2))
+    parts = [xp.sum(xp.astype(Xc[a:b, ...], acc) ** 2) for a, b in row_chunks(Xc.shape[0], rows)]
+    total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))
+    (value,) = to_host(total / (Xc.shape[0] * Xc.shape[1]))
     return float(value)
 
 
