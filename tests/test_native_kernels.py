@@ -198,3 +198,173 @@ def test_cupy_assign_algorithm_model_is_numpys_argmin(k):
         np.testing.assert_array_equal(labels, (G + c_sq).argmin(1))
         full = ((A[:, None, :] - B[None]) ** 2).sum(-1)
         np.testing.assert_allclose(sqdist, full[np.arange(len(A)), labels], rtol=1e-6)
+
+
+# A stand-in for cupy, on NumPy, to run the CuPy module's Python side (chunking, views, argument
+# order and types, modes) on the CPU. Its two "kernels" check every argument against the CUDA
+# signatures and do what the kernels do, with NumPy; the CUDA code itself is checked above
+# (compiles) and in tests/test_gpu.py (runs).
+class _FakeDevice:
+    id = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _FakeArray(np.ndarray):
+    @property
+    def device(self):
+        return _FakeDevice()
+
+
+def _fake(a):
+    return np.asarray(a).view(_FakeArray)
+
+
+class _FakeKernel:
+    def __init__(self, name, calls):
+        self.name, self.calls = name, calls
+
+    def __call__(self, grid, block, args):
+        assert len(grid) == 1 and block == (256,) and grid[0] * 8 >= args[-4] >= 1
+        m, k, d, mode = args[-4:]
+        assert [type(v) for v in (m, k, d, mode)] == [np.int64, np.int32, np.int32, np.int32]
+        m, k, d, mode = int(m), int(k), int(d), int(mode)
+        T = np.dtype(np.float32 if self.name.endswith("<float>") else np.float64)
+        arrays = args[:-4]
+        for a in arrays:
+            assert isinstance(a, np.ndarray) and a.flags.c_contiguous
+        self.calls.append((self.name, mode))
+        if self.name.startswith("assign_rows"):
+            G, c_sq, X, C, w, labels, sqdist, sums, weights = arrays
+            assert G.shape == (m, k) and X.shape == (m, d) and C.shape == (k, d)
+            assert c_sq.shape == (k,) and labels.shape == sqdist.shape == (m,)
+            assert labels.dtype == np.int64 and {G.dtype, X.dtype, C.dtype, sqdist.dtype} == {T}
+            best = (G + c_sq).argmin(1)
+            labels[:] = best
+            sqdist[:] = ((X - C[best]) ** 2).sum(1)
+            if mode == 1:
+                self._scatter(X, best, w, sums, weights, m, k, d, T)
+            elif mode == 2:
+                assert w.shape == (m,)
+                G[:] = 0
+                G[np.arange(m), best] = w
+            else:
+                assert mode == 0
+        else:
+            X, labels, w, sums, weights, onehot = arrays
+            assert X.shape == (m, d) and labels.shape == w.shape == (m,)
+            assert labels.dtype == np.int64
+            if mode == 1:
+                self._scatter(X, labels, w, sums, weights, m, k, d, T)
+            else:
+                assert mode == 2 and onehot.shape == (m, k) and onehot.dtype == T
+                onehot[:] = 0
+                onehot[np.arange(m), labels] = w
+
+    @staticmethod
+    def _scatter(X, labels, w, sums, weights, m, k, d, T):
+        assert w.shape == (m,) and sums.shape == (k, d) and weights.shape == (k,)
+        assert {w.dtype, sums.dtype, weights.dtype} == {T}
+        np.add.at(sums, labels, w[:, None] * X)
+        np.add.at(weights, labels, w)
+
+
+class _FakeModule:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def get_function(self, name):
+        return _FakeKernel(name, self.calls)
+
+
+class _FakeCupy:
+    int64, float32, float64 = np.int64, np.float32, np.float64
+
+    def __init__(self):
+        self.calls = []
+        self.modules = 0
+
+    def RawModule(self, code, name_expressions):
+        self.modules += 1
+        assert "assign_rows" in code and len(name_expressions) == 4
+        return _FakeModule(self.calls)
+
+    def ascontiguousarray(self, a):
+        return _fake(np.ascontiguousarray(a))
+
+    def sum(self, a, axis=None):
+        return _fake(np.sum(a, axis=axis))
+
+    def empty(self, shape, dtype):
+        return _fake(np.full(shape, -7, dtype=dtype))  # poisoned: every element must be written
+
+    def zeros(self, shape, dtype):
+        return _fake(np.zeros(shape, dtype=dtype))
+
+    def ones(self, shape, dtype):
+        return _fake(np.ones(shape, dtype=dtype))
+
+    def dot(self, a, b, out=None):
+        if out is None:
+            return _fake(np.dot(a, b))
+        assert out.flags.c_contiguous and out.dtype == np.result_type(a, b)
+        out[...] = np.dot(a, b)
+        return out
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    from kmeans_xp._kernels import cupy as native
+
+    fake = _FakeCupy()
+    monkeypatch.setattr(native, "_cupy", lambda: fake)
+    native._module.cache_clear()
+    yield native, fake
+    native._module.cache_clear()
+
+
+@pytest.mark.parametrize("k", [1, 5, 32, 33, 200])
+@pytest.mark.parametrize("rows", [1, 17, 100, 999])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cupy_module_glue_on_a_numpy_stand_in(fake_cupy, k, rows, dtype):
+    native, fake = fake_cupy
+    X, C, w = _data(7, 250, 6, k, dtype)
+    C = X[:k].copy()
+    Xf, Cf, wf = _fake(X), _fake(C), _fake(w)
+    labels, sqdist, sums, weights = native.lloyd_step(Xf, Cf, wf, chunk_rows=rows)
+    ref = portable.lloyd_step(X, C, w, chunk_rows=rows, kernels=portable)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_array_equal(labels, ref[0])
+    np.testing.assert_allclose(sqdist, ref[1], rtol=tol, atol=tol)
+    np.testing.assert_allclose(sums, ref[2], rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(weights, ref[3], rtol=tol * 10)
+    assert labels.dtype == np.int64 and sqdist.dtype == sums.dtype == weights.dtype == X.dtype
+    mode = 2 if k <= native.SMALL_K else 1
+    assert {c for c in fake.calls} == {
+        (f"assign_rows<{'float' if dtype == 'float32' else 'double'}>", mode)
+    }
+    assert len(fake.calls) == -(-X.shape[0] // rows) and fake.modules == 1
+
+    fake.calls.clear()
+    labels2, sqdist2 = native.assign(Xf, Cf, chunk_rows=rows)
+    np.testing.assert_array_equal(labels2, ref[0])
+    np.testing.assert_array_equal(sqdist2, sqdist)
+    assert {mode for _, mode in fake.calls} == {0}
+    sums2, weights2 = native.segment_sum(Xf, _fake(ref[0]), wf, k, chunk_rows=rows)
+    np.testing.assert_allclose(sums2, ref[2], rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(weights2, ref[3], rtol=tol * 10)
+    assert fake.modules == 1  # one compiled module serves every kernel and dtype
+
+
+def test_cupy_module_glue_with_strided_rows(fake_cupy):
+    native, _ = fake_cupy
+    X, C, w = _data(8, 300, 4, 40)
+    Xs = _fake(X)[::3]  # not contiguous: chunks are copied row-block by row-block
+    labels, _, sums, _ = native.lloyd_step(Xs, _fake(C), _fake(w[::3]), chunk_rows=16)
+    ref = portable.lloyd_step(X[::3], C, w[::3], chunk_rows=16, kernels=portable)
+    np.testing.assert_array_equal(labels, ref[0])
+    np.testing.assert_allclose(sums, ref[2], rtol=1e-12, atol=1e-12)
