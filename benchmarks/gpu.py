@@ -37,6 +37,7 @@ import cupy  # noqa: E402
 
 from kmeans_xp import KMeans  # noqa: E402
 from kmeans_xp._kernels import chunk_rows, kernels_for  # noqa: E402
+from kmeans_xp._kernels import torch as torch_native  # noqa: E402
 from kmeans_xp._lloyd import lloyd  # noqa: E402
 from kmeans_xp._xp import array_namespace  # noqa: E402
 from kmeans_xp.datasets import make_blobs  # noqa: E402
@@ -207,6 +208,11 @@ def run_case(name, n, d, k, iters):
     measured(res, "xp_cupy_s", lambda: engine_iterations(Xc, C0c, wc, rows, iters)[0])
     log(f"   (cupy with compile and warm-up: {time.perf_counter() - t:.1f} s)")
     measured(res, "xp_torch_s", lambda: engine_iterations(Xt, C0t, wt, rows, iters)[0])
+    torch_native.CUDA_VIA_CUPY = False  # torch's own operations, without the CuPy kernels
+    try:
+        measured(res, "xp_torch_native_s", lambda: engine_iterations(Xt, C0t, wt, rows, iters)[0])
+    finally:
+        torch_native.CUDA_VIA_CUPY = True
     measured(
         res,
         "plain_torch_s",
@@ -260,7 +266,13 @@ def run_case(name, n, d, k, iters):
 
     loop = lambda: lloyd(Xt, C0t, wt, max_iter=2, tol=-1.0, kernels=torch_kernels, chunk_rows=rows)  # noqa: E731
     measured(res, "xp_cupy_loop_peak_bytes", loop_peak_cupy)
-    measured(res, "xp_torch_loop_peak_bytes", lambda: torch_peak(loop))
+
+    def loop_peak_torch():  # torch's allocator, plus CuPy's pool for the CuPy kernels' buffers
+        with CupyPeak() as peak:
+            in_torch = torch_peak(loop)
+        return in_torch + peak.extra
+
+    measured(res, "xp_torch_loop_peak_bytes", loop_peak_torch)
     measured(res, "xp_cupy_fit_peak_bytes", fit_peak_cupy)
 
     return res  # the case's arrays go with this frame; main() then empties both pools
@@ -301,6 +313,7 @@ def _cells(r):
     return [
         f"{cupy_s:8.2f}",
         f"{torch_s:8.2f}",
+        f"{_ms(r.get('xp_torch_native_s')):9.2f}",
         f"{plain:8.2f}",
         f"{floor:8.2f}",
         f"{cupy_s / floor:10.2f}",
@@ -355,7 +368,7 @@ def main():
 
     log(f"\n{card}, strict float32, per Lloyd iteration (ms); ratios as the issue states them")
     head = (
-        f"{'case':>14} {'xp cupy':>8} {'xp torch':>8} {'plain':>8} {'sgemm':>8} "
+        f"{'case':>14} {'xp cupy':>8} {'xp torch':>8} {'torch-nat':>9} {'plain':>8} {'sgemm':>8} "
         f"{'cupy/sgemm':>10} {'plain/cupy':>10} {'plain/xp-torch':>14} {'loop MiB':>8}"
     )
     log(head)

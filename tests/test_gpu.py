@@ -18,9 +18,20 @@ from tests.conftest import make_backend
 pytestmark = pytest.mark.gpu
 
 
-@pytest.fixture(params=[("cupy", None), ("torch", "cuda")], ids=["cupy", "torch-cuda"])
-def gpu(request):
-    return make_backend(*request.param)
+@pytest.fixture(
+    params=[("cupy", None, True), ("torch", "cuda", True), ("torch", "cuda", False)],
+    ids=["cupy", "torch-cuda", "torch-cuda-native"],
+)
+def gpu(request, monkeypatch):
+    """A GPU backend; torch CUDA both through the CuPy kernels (the default where CuPy is
+    installed) and through torch's own operations."""
+    name, device, via_cupy = request.param
+    backend = make_backend(name, device)
+    if name == "torch":
+        from kmeans_xp._kernels import torch as torch_kernels
+
+        monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", via_cupy)
+    return backend
 
 
 def _on_input_device(backend, a, like):

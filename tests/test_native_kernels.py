@@ -10,6 +10,7 @@ tests/test_gpu.py, on a GPU.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 import subprocess
@@ -368,3 +369,30 @@ def test_cupy_module_glue_with_strided_rows(fake_cupy):
     ref = portable.lloyd_step(X[::3], C, w[::3], chunk_rows=16, kernels=portable)
     np.testing.assert_array_equal(labels, ref[0])
     np.testing.assert_allclose(sums, ref[2], rtol=1e-12, atol=1e-12)
+
+
+def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
+    """The torch side of the CUDA route (tensors shared through DLPack, results back as
+    tensors), run on CPU tensors with the NumPy stand-in for CuPy."""
+    native, fake = fake_cupy
+    fake.from_dlpack = lambda t: _fake(np.from_dlpack(t))
+
+    @contextlib.contextmanager
+    def same_stream(device):
+        yield fake
+
+    monkeypatch.setattr(torch_kernels, "_via_cupy", lambda X: native)
+    monkeypatch.setattr(torch_kernels, "_torch_stream_for_cupy", same_stream)
+    X, C, w = _data(9, 120, 5, 40, "float32")
+    Xt, Ct, wt = torch.asarray(X).requires_grad_(), torch.asarray(C), torch.asarray(w)
+    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=50)
+    labels, sqdist = torch_kernels.assign(Xt, Ct, chunk_rows=50)
+    sums, weights = torch_kernels.segment_sum(Xt, labels, wt, 40, chunk_rows=50)
+    ref = portable.lloyd_step(X, C, w, chunk_rows=50, kernels=portable)
+    for got in (*step, labels, sqdist, sums, weights):
+        assert isinstance(got, torch.Tensor) and got.device == Xt.device
+    np.testing.assert_array_equal(step[0].numpy(), ref[0])
+    np.testing.assert_array_equal(labels.numpy(), ref[0])
+    np.testing.assert_allclose(sums.numpy(), ref[2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(step[3].numpy(), ref[3], rtol=1e-5)
+    assert {name for name, _ in fake.calls} == {"assign_rows<float>", "segment_rows<float>"}

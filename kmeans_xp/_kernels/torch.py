@@ -11,11 +11,19 @@ per-cluster sums and weights), with fewer passes over memory:
 - ``lloyd_step``: both per chunk, so that a chunk of rows is reused while it is still in cache,
   and the distance buffer becomes the one-hot buffer once the argmin has read it.
 
+On CUDA, when CuPy is importable, float32/float64 tensors go through the CuPy kernels instead
+(``_kernels/cupy.py``: one fused kernel per chunk for the argmin, the explicit distance and the
+update, where torch needs separate passes over the distance block and the rows). The tensors are
+shared through DLPack without a copy, and the kernels run on torch's current stream, so the
+results are ordered like any torch operation. ``CUDA_VIA_CUPY = False`` turns this off.
+
 Nothing here synchronises with the device (no ``bincount``, ``one_hot`` or ``.item()``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import Any
 
 import torch
@@ -31,6 +39,50 @@ from .portable import row_chunks
 # the card's flops-to-bandwidth ratio (about 12 on an H200 in float32): k up to a few tens.
 SMALL_K_CPU = 16
 SMALL_K_CUDA = 32
+
+
+CUDA_VIA_CUPY = True
+
+
+@functools.cache
+def _cupy_kernels() -> Any:
+    """The CuPy kernel module when CuPy is importable, else None."""
+    try:
+        import cupy  # noqa: F401
+
+        from . import cupy as module
+    except ImportError:
+        return None
+    return module
+
+
+def _via_cupy(X: Any) -> Any:
+    """The CuPy kernels to use for X, or None for torch's own."""
+    if not CUDA_VIA_CUPY or X.device.type != "cuda":
+        return None
+    if X.dtype not in (torch.float32, torch.float64):
+        return None
+    return _cupy_kernels()
+
+
+@contextlib.contextmanager
+def _torch_stream_for_cupy(device: torch.device):
+    """CuPy's current device and stream set to X's device and torch's current stream there
+    (torch's default stream is the legacy default stream, which is CuPy's null stream)."""
+    import cupy
+
+    ptr = torch.cuda.current_stream(device).cuda_stream
+    stream = cupy.cuda.Stream.null if ptr == 0 else cupy.cuda.ExternalStream(ptr, device.index)
+    with cupy.cuda.Device(device.index), stream:
+        yield cupy
+
+
+def _through_cupy(function, *args, **kwargs) -> tuple:
+    """``function`` (a CuPy kernel) on the tensors among ``args``, shared without copies."""
+    device = args[0].device
+    with _torch_stream_for_cupy(device) as cp:
+        shared = [cp.from_dlpack(a.detach()) if isinstance(a, torch.Tensor) else a for a in args]
+        return tuple(torch.from_dlpack(out) for out in function(*shared, **kwargs))
 
 
 def _small_k(k: int, device: torch.device) -> bool:
@@ -81,6 +133,8 @@ def _accumulate(rows, labels, w, sums, weights, onehot):
 @torch.no_grad()
 def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
+    if (route := _via_cupy(X)) is not None:
+        return _through_cupy(route.assign, X, C, chunk_rows=chunk_rows)
     n, k = X.shape[0], C.shape[0]
     cent = _Centres(C)
     labels = torch.empty((n,), dtype=torch.int64, device=X.device)
@@ -95,6 +149,8 @@ def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
 @torch.no_grad()
 def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
     """Per cluster: the weighted sum of its rows (k x d) and its total weight (k,)."""
+    if (route := _via_cupy(X)) is not None:
+        return _through_cupy(route.segment_sum, X, labels, w, k, chunk_rows=chunk_rows)
     n, d = X.shape
     sums = torch.zeros((k, d), dtype=X.dtype, device=X.device)
     weights = torch.zeros((k,), dtype=X.dtype, device=X.device)
@@ -112,6 +168,8 @@ def lloyd_step(
     X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any = None
 ) -> tuple[Any, Any, Any, Any]:
     """Assign and segment sum fused per chunk: ``(labels, sqdist, sums, weights)``."""
+    if (route := _via_cupy(X)) is not None:
+        return _through_cupy(route.lloyd_step, X, C, w, chunk_rows=chunk_rows)
     n, d = X.shape
     k = C.shape[0]
     cent = _Centres(C)
