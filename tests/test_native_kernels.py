@@ -141,11 +141,11 @@ def test_cupy_kernel_source_compiles(tmp_path):
     for T in ("float", "double"):
         instances.append(
             f"template __global__ void assign_rows<{T}>({T}*, const {T}*, const {T}*, const {T}*,"
-            f" const {T}*, long long*, {T}*, {T}*, {T}*, long long, int, int, int);"
+            f" const {T}*, long long*, {T}*, {T}*, {T}*, long long, int, int, int, int);"
         )
         instances.append(
             f"template __global__ void segment_rows<{T}>(const {T}*, const long long*, const {T}*,"
-            f" {T}*, {T}*, {T}*, long long, int, int, int);"
+            f" {T}*, {T}*, {T}*, long long, int, int, int, int);"
         )
     source = tmp_path / "kernels.cu"
     source.write_text(native.SOURCE + "\n".join(instances) + "\n")
@@ -215,10 +215,19 @@ class _FakeDevice:
         return False
 
 
+class _FakePointer:
+    def __init__(self, a):
+        self.ptr = a.__array_interface__["data"][0]
+
+
 class _FakeArray(np.ndarray):
     @property
     def device(self):
         return _FakeDevice()
+
+    @property
+    def data(self):  # what the module reads of a CuPy array's memory: its address
+        return _FakePointer(self)
 
 
 def _fake(a):
@@ -230,14 +239,19 @@ class _FakeKernel:
         self.name, self.calls = name, calls
 
     def __call__(self, grid, block, args):
-        assert len(grid) == 1 and block == (256,) and grid[0] * 8 >= args[-4] >= 1
-        m, k, d, mode = args[-4:]
-        assert [type(v) for v in (m, k, d, mode)] == [np.int64, np.int32, np.int32, np.int32]
-        m, k, d, mode = int(m), int(k), int(d), int(mode)
+        assert len(grid) == 1 and block == (256,) and grid[0] * 8 >= args[-5] >= 1
+        m, k, d, mode, vec4 = args[-5:]
+        types = [type(v) for v in (m, k, d, mode, vec4)]
+        assert types == [np.int64, np.int32, np.int32, np.int32, np.int32]
+        m, k, d, mode, vec4 = int(m), int(k), int(d), int(mode), int(vec4)
         T = np.dtype(np.float32 if self.name.endswith("<float>") else np.float64)
-        arrays = args[:-4]
+        arrays = args[:-5]
         for a in arrays:
             assert isinstance(a, np.ndarray) and a.flags.c_contiguous
+        # the float4 path: float rows of 16 bytes' multiples, never for double (the one-hot
+        # rows of segment_rows read no row of X)
+        if self.name.startswith("assign_rows") or mode == 1:
+            assert vec4 == (T == np.float32 and d % 4 == 0), (self.name, mode, vec4, T, d)
         self.calls.append((self.name, mode))
         if self.name.startswith("assign_rows"):
             G, c_sq, X, C, w, labels, sqdist, sums, weights = arrays
@@ -330,10 +344,10 @@ def fake_cupy(monkeypatch):
 
 @pytest.mark.parametrize("k", [1, 5, 32, 33, 200])
 @pytest.mark.parametrize("rows", [1, 17, 100, 999])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_cupy_module_glue_on_a_numpy_stand_in(fake_cupy, k, rows, dtype):
+@pytest.mark.parametrize(("dtype", "d"), [("float32", 6), ("float32", 8), ("float64", 8)])
+def test_cupy_module_glue_on_a_numpy_stand_in(fake_cupy, k, rows, dtype, d):
     native, fake = fake_cupy
-    X, C, w = _data(7, 250, 6, k, dtype)
+    X, C, w = _data(7, 250, d, k, dtype)
     C = X[:k].copy()
     Xf, Cf, wf = _fake(X), _fake(C), _fake(w)
     labels, sqdist, sums, weights = native.lloyd_step(Xf, Cf, wf, chunk_rows=rows)

@@ -9,7 +9,8 @@ Per chunk of rows, a Lloyd step is
    ``G`` it has just read (small k), which a second cuBLAS product ``G.T @ X_chunk`` reduces.
 This replaces CuPy's distance epilogue plus ``argmin(axis=1)`` (slower than the GEMM itself on
 an H200, ../shared/PERFORMANCE.md) with one pass over ``G``, and the update costs no extra pass
-over X for large k.
+over X for large k. On sm_90 (H100/H200), float32 rows with d % 4 == 0 are read 16 bytes at a
+time and scattered with float4 atomics (``VECTOR_ROWS``).
 
 All kernels live in one source compiled once (one NVRTC call, cached on disk by CuPy) for float
 and double. Nothing here synchronises with the host. cupy is imported only when a function runs,
@@ -33,6 +34,9 @@ from .portable import row_chunks
 # the card's flops-to-bandwidth ratio (about 12 on an H200 in float32): k up to a few tens.
 SMALL_K = 32
 
+# float32 rows with d % 4 == 0 read 16 bytes at a time and scattered with float4 atomics (sm_90)
+VECTOR_ROWS = True
+
 _THREADS = 256  # 8 warps (rows) per block
 _MAX_BLOCKS = 1 << 20  # the kernels loop over rows (grid stride) beyond this
 
@@ -42,14 +46,64 @@ _ASSIGN, _SCATTER, _ONEHOT = 0, 1, 2
 SOURCE = r"""
 #define FULL_MASK 0xffffffffu
 
+// This lane's share of sum((x - c)^2) over a row of d values (lanes stride by 32) and, when
+// scatter, of the atomic adds of w * x into the sums row s.
+template <typename T>
+__device__ __forceinline__ T lane_row(const T* __restrict__ x, const T* __restrict__ c, T* s,
+                                      T wi, int d, int lane, bool scatter, bool vec4) {
+    T acc = 0;
+    for (int t = lane; t < d; t += 32) {
+        const T xv = x[t];
+        const T diff = xv - c[t];
+        acc += diff * diff;
+        if (scatter) atomicAdd(s + t, wi * xv);
+    }
+    return acc;
+}
+
+// float on sm_90 with 16-byte aligned rows (d % 4 == 0): 16-byte loads and float4 atomics, a
+// quarter of the load and atomic instructions.
+template <>
+__device__ __forceinline__ float lane_row<float>(const float* __restrict__ x,
+                                                 const float* __restrict__ c, float* s, float wi,
+                                                 int d, int lane, bool scatter, bool vec4) {
+#if __CUDA_ARCH__ >= 900
+    if (vec4) {
+        const float4* x4 = reinterpret_cast<const float4*>(x);
+        const float4* c4 = reinterpret_cast<const float4*>(c);
+        float4* s4 = reinterpret_cast<float4*>(s);
+        float acc = 0.f;
+        for (int t = lane; t < (d >> 2); t += 32) {
+            const float4 xv = x4[t];
+            const float4 cv = c4[t];
+            const float a = xv.x - cv.x, b = xv.y - cv.y, e = xv.z - cv.z, f = xv.w - cv.w;
+            acc += (a * a + b * b) + (e * e + f * f);
+            if (scatter) {
+                atomicAdd(s4 + t, make_float4(wi * xv.x, wi * xv.y, wi * xv.z, wi * xv.w));
+            }
+        }
+        return acc;
+    }
+#endif
+    float acc = 0.f;
+    for (int t = lane; t < d; t += 32) {
+        const float xv = x[t];
+        const float diff = xv - c[t];
+        acc += diff * diff;
+        if (scatter) atomicAdd(s + t, wi * xv);
+    }
+    return acc;
+}
+
 // Row argmin of G + c_sq (a warp per row), the explicit squared distance to the chosen centre
 // and, by mode, the update: 0 none, 1 atomic scatter of w*x into sums/weights, 2 the weighted
 // one-hot row written over the row of G just read (G is therefore not const / restrict).
+// vec4: float rows of X and C (and sums) 16-byte aligned with d % 4 == 0, see lane_row.
 template <typename T>
 __global__ void assign_rows(T* G, const T* __restrict__ c_sq, const T* __restrict__ X,
                             const T* __restrict__ C, const T* __restrict__ w,
                             long long* __restrict__ labels, T* __restrict__ sqdist,
-                            T* sums, T* weights, long long m, int k, int d, int mode) {
+                            T* sums, T* weights, long long m, int k, int d, int mode, int vec4) {
     const int lane = threadIdx.x & 31;
     const long long first = (blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5;
     const long long stride = ((long long)gridDim.x * blockDim.x) >> 5;
@@ -73,16 +127,9 @@ __global__ void assign_rows(T* G, const T* __restrict__ c_sq, const T* __restric
             }
         }
         bj = __shfl_sync(FULL_MASK, bj, 0);  // one answer for the warp, even with NaN
-        const T* x = X + i * d;
-        const T* c = C + (long long)bj * d;
         const T wi = mode != 0 ? w[i] : T(0);
-        T acc = 0;
-        for (int t = lane; t < d; t += 32) {
-            const T xv = x[t];
-            const T diff = xv - c[t];
-            acc += diff * diff;
-            if (mode == 1) atomicAdd(sums + (long long)bj * d + t, wi * xv);
-        }
+        T acc = lane_row<T>(X + i * d, C + (long long)bj * d, sums + (long long)bj * d, wi, d,
+                            lane, mode == 1, vec4 != 0);
         for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(FULL_MASK, acc, off);
         if (lane == 0) {
             labels[i] = bj;
@@ -100,7 +147,8 @@ __global__ void assign_rows(T* G, const T* __restrict__ c_sq, const T* __restric
 template <typename T>
 __global__ void segment_rows(const T* __restrict__ X, const long long* __restrict__ labels,
                              const T* __restrict__ w, T* sums, T* weights,
-                             T* __restrict__ onehot, long long m, int k, int d, int mode) {
+                             T* __restrict__ onehot, long long m, int k, int d, int mode,
+                             int vec4) {
     const int lane = threadIdx.x & 31;
     const long long first = (blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5;
     const long long stride = ((long long)gridDim.x * blockDim.x) >> 5;
@@ -109,7 +157,8 @@ __global__ void segment_rows(const T* __restrict__ X, const long long* __restric
         const T wi = w[i];
         if (mode == 1) {
             const T* x = X + i * d;
-            for (int t = lane; t < d; t += 32) atomicAdd(sums + label * d + t, wi * x[t]);
+            // lane_row also sums (x - x)^2 = 0, dropped: the scatter is what is wanted here
+            lane_row<T>(x, x, sums + label * d, wi, d, lane, true, vec4 != 0);
             if (lane == 0) atomicAdd(weights + label, wi);
         } else {
             T* o = onehot + i * k;
@@ -150,10 +199,23 @@ def _native(X: Any) -> bool:
     return X.dtype in (np.float32, np.float64)
 
 
-def _launch(kernel, arrays: tuple, m: int, k: int, d: int, mode: int) -> None:
+def _launch(kernel, arrays: tuple, m: int, k: int, d: int, mode: int, vec4: bool) -> None:
     """One warp per row, ``m`` rows; the scalars typed as the kernels declare them."""
     blocks = max(1, min(-(-m // (_THREADS // 32)), _MAX_BLOCKS))
-    kernel((blocks,), (_THREADS,), (*arrays, np.int64(m), np.int32(k), np.int32(d), np.int32(mode)))
+    scalars = (np.int64(m), np.int32(k), np.int32(d), np.int32(mode), np.int32(vec4))
+    kernel((blocks,), (_THREADS,), (*arrays, *scalars))
+
+
+def _vec4(*arrays: Any) -> bool:
+    """16-byte rows for the kernels' float4 path: float32, d % 4 == 0, aligned base pointers
+    (the kernels take that path on sm_90 only)."""
+    a = arrays[0]
+    return bool(
+        VECTOR_ROWS
+        and a.dtype == np.float32
+        and a.shape[-1] % 4 == 0
+        and all(b.data.ptr % 16 == 0 for b in arrays)
+    )
 
 
 def free_memory(X: Any) -> int:
@@ -186,7 +248,9 @@ def _assign_chunk(rows, cent, buf, labels, sqdist, w, sums, weights, mode) -> No
     (for ``_ONEHOT``, ``buf`` then holds the weighted one-hot rows of the chunk)."""
     _cupy().dot(rows, cent.minus_2_ct, out=buf)  # cuBLAS straight into buf (C-contiguous)
     arrays = (buf, cent.c_sq, rows, cent.C, w, labels, sqdist, sums, weights)
-    _launch(_kernel("assign_rows", rows), arrays, rows.shape[0], cent.k, rows.shape[1], mode)
+    m, d = rows.shape
+    vec4 = _vec4(rows, cent.C, sums) if mode == _SCATTER else _vec4(rows, cent.C)
+    _launch(_kernel("assign_rows", rows), arrays, m, cent.k, d, mode, vec4)
 
 
 def _add_onehot_product(onehot, rows, ones, sums, weights) -> None:
@@ -235,7 +299,8 @@ def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tupl
             rows = _rows(X, start, stop)
             scratch = onehot[:m] if small_k else sums  # sums: a valid pointer, not written
             arrays = (rows, labels[start:stop], w[start:stop], sums, weights, scratch)
-            _launch(kernel, arrays, m, k, d, _ONEHOT if small_k else _SCATTER)
+            vec4 = not small_k and _vec4(rows, sums)
+            _launch(kernel, arrays, m, k, d, _ONEHOT if small_k else _SCATTER, vec4)
             if small_k:
                 _add_onehot_product(scratch, rows, ones, sums, weights)
     return sums, weights
