@@ -50,7 +50,7 @@ CASES = [
 ]
 QUICK_CASES = [("200kx64_k1024", 200_000, 64, 1024, 4), ("500kx32_k8", 500_000, 32, 8, 4)]
 WORKING_MEMORY = 256 * 2**20  # KMeans's default
-SWEEP_MIB = (64, 1024)  # other working-memory budgets tried for kmeans_xp on CuPy
+SWEEP_MIB = (32, 64, 128, 1024)  # other working-memory budgets tried for kmeans_xp on CuPy
 
 
 def log(*args):
@@ -207,6 +207,13 @@ def run_case(name, n, d, k, iters):
     t = time.perf_counter()
     measured(res, "xp_cupy_s", lambda: engine_iterations(Xc, C0c, wc, rows, iters)[0])
     log(f"   (cupy with compile and warm-up: {time.perf_counter() - t:.1f} s)")
+    from kmeans_xp._kernels import cupy as cupy_native
+
+    cupy_native.VECTOR_ROWS = False  # the kernels' scalar path, to see what float4 rows bring
+    try:
+        measured(res, "xp_cupy_scalar_rows_s", lambda: engine_iterations(Xc, C0c, wc, rows, 3)[0])
+    finally:
+        cupy_native.VECTOR_ROWS = True
     measured(res, "xp_torch_s", lambda: engine_iterations(Xt, C0t, wt, rows, iters)[0])
     torch_native.CUDA_VIA_CUPY = False  # torch's own operations, without the CuPy kernels
     try:
@@ -364,6 +371,9 @@ def main():
         torch.cuda.empty_cache()
         path.write_text(json.dumps(results, indent=1))
     results["wall_s"] = time.perf_counter() - t0
+    from kmeans_xp._kernels import cupy as cupy_native
+
+    meta["cupy_kernels_scalar_fallback"] = cupy_native.SCALAR_FALLBACK  # None: float4 path built
     path.write_text(json.dumps(results, indent=1))
 
     log(f"\n{card}, strict float32, per Lloyd iteration (ms); ratios as the issue states them")

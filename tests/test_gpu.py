@@ -120,11 +120,12 @@ def _assert_same_labels_up_to_ties(X, C, labels, ref_labels, tol):
 
 
 @pytest.mark.parametrize("k", [1, 8, 33, 1024])
-@pytest.mark.parametrize("rows", [1000, 4096, 30_000])
+@pytest.mark.parametrize("rows", [1000, 30_000])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_native_kernels_match_portable_on_the_device(gpu, k, rows, dtype):
-    rng = np.random.default_rng(k + rows)
-    n, d = 30_000, 24
+@pytest.mark.parametrize("d", [24, 13])  # float32 with d % 4 == 0: the float4 path on sm_90
+def test_native_kernels_match_portable_on_the_device(gpu, k, rows, dtype, d):
+    rng = np.random.default_rng(k + rows + d)
+    n = 30_000
     X = rng.normal(size=(n, d))
     C = X[rng.choice(n, size=k, replace=False)] + 0.01 * rng.normal(size=(k, d))
     w = rng.uniform(0.5, 2.0, size=n)

@@ -15,6 +15,7 @@ import importlib
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -149,13 +150,14 @@ def test_cupy_kernel_source_compiles(tmp_path):
         )
     source = tmp_path / "kernels.cu"
     source.write_text(native.SOURCE + "\n".join(instances) + "\n")
-    out = subprocess.run(
-        ["nvcc", "-arch=sm_90", "-cubin", "-Xptxas", "-v", "-o", str(tmp_path / "k.cubin"),
-         str(source)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert "spill" not in out.stderr or "0 bytes spill stores" in out.stderr
+    for extra in ([], ["-DKMEANS_XP_SCALAR_ROWS"]):
+        out = subprocess.run(
+            ["nvcc", "-arch=sm_90", "-cubin", "-Xptxas", "-v", *extra,
+             "-o", str(tmp_path / "k.cubin"), str(source)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "bytes spill" not in out.stderr.replace("0 bytes spill", "")
 
 
 def _warp_model_assign(G, c_sq, X, C):
@@ -288,11 +290,17 @@ class _FakeKernel:
         np.add.at(weights, labels, w)
 
 
+class _FakeCompileError(Exception):
+    pass
+
+
 class _FakeModule:
-    def __init__(self, calls):
-        self.calls = calls
+    def __init__(self, calls, fails):
+        self.calls, self.fails = calls, fails
 
     def get_function(self, name):
+        if self.fails:  # CuPy compiles at the first get_function
+            raise _FakeCompileError("error: no instance of overloaded function atomicAdd")
         return _FakeKernel(name, self.calls)
 
 
@@ -302,11 +310,15 @@ class _FakeCupy:
     def __init__(self):
         self.calls = []
         self.modules = 0
+        self.vector_atomics_compile = True
+        self.cuda = SimpleNamespace(compiler=SimpleNamespace(CompileException=_FakeCompileError))
 
-    def RawModule(self, code, name_expressions):
+    def RawModule(self, code, options, name_expressions):
         self.modules += 1
         assert "assign_rows" in code and len(name_expressions) == 4
-        return _FakeModule(self.calls)
+        assert options in ((), ("-DKMEANS_XP_SCALAR_ROWS",))
+        fails = not self.vector_atomics_compile and options == ()
+        return _FakeModule(self.calls, fails)
 
     def ascontiguousarray(self, a):
         return _fake(np.ascontiguousarray(a))
@@ -338,8 +350,10 @@ def fake_cupy(monkeypatch):
     fake = _FakeCupy()
     monkeypatch.setattr(native, "_cupy", lambda: fake)
     native._module.cache_clear()
+    native._function.cache_clear()
     yield native, fake
     native._module.cache_clear()
+    native._function.cache_clear()
 
 
 @pytest.mark.parametrize("k", [1, 5, 32, 33, 200])
@@ -410,3 +424,13 @@ def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
     np.testing.assert_allclose(sums.numpy(), ref[2], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(step[3].numpy(), ref[3], rtol=1e-5)
     assert {name for name, _ in fake.calls} == {"assign_rows<float>", "segment_rows<float>"}
+
+
+def test_cupy_kernels_compile_without_the_float4_path_when_it_fails(fake_cupy, monkeypatch):
+    native, fake = fake_cupy
+    fake.vector_atomics_compile = False
+    monkeypatch.setattr(native, "SCALAR_FALLBACK", None)
+    X, C, _ = _data(10, 64, 8, 40, "float32")
+    labels, _ = native.assign(_fake(X), _fake(C), chunk_rows=20)
+    np.testing.assert_array_equal(labels, portable.assign(X, C, chunk_rows=20)[0])
+    assert "atomicAdd" in native.SCALAR_FALLBACK and fake.modules == 2

@@ -67,7 +67,7 @@ template <>
 __device__ __forceinline__ float lane_row<float>(const float* __restrict__ x,
                                                  const float* __restrict__ c, float* s, float wi,
                                                  int d, int lane, bool scatter, bool vec4) {
-#if __CUDA_ARCH__ >= 900
+#if __CUDA_ARCH__ >= 900 && !defined(KMEANS_XP_SCALAR_ROWS)
     if (vec4) {
         const float4* x4 = reinterpret_cast<const float4*>(x);
         const float4* c4 = reinterpret_cast<const float4*>(c);
@@ -79,7 +79,12 @@ __device__ __forceinline__ float lane_row<float>(const float* __restrict__ x,
             const float a = xv.x - cv.x, b = xv.y - cv.y, e = xv.z - cv.z, f = xv.w - cv.w;
             acc += (a * a + b * b) + (e * e + f * f);
             if (scatter) {
-                atomicAdd(s4 + t, make_float4(wi * xv.x, wi * xv.y, wi * xv.z, wi * xv.w));
+                float4 add;
+                add.x = wi * xv.x;
+                add.y = wi * xv.y;
+                add.z = wi * xv.z;
+                add.w = wi * xv.w;
+                atomicAdd(s4 + t, add);
             }
         }
         return acc;
@@ -183,15 +188,32 @@ def _cupy():
 
 
 @functools.cache
-def _module(device_id: int):
+def _module(device_id: int, options: tuple = ()):
     """The kernels for one device; CuPy compiles them (once, then from its disk cache) at the
     first ``get_function``."""
-    return _cupy().RawModule(code=SOURCE, name_expressions=_NAMES)
+    return _cupy().RawModule(code=SOURCE, options=options, name_expressions=_NAMES)
+
+
+# why the kernels were compiled without the float4 path, if they were (None: they were not)
+SCALAR_FALLBACK: str | None = None
+
+
+@functools.cache
+def _function(device_id: int, name: str):
+    """One kernel of the module, kept: ``get_function`` builds a new RawKernel at every call.
+    Should the float4 path not compile (its vector atomics need CUDA 12.1+ headers), the module
+    is compiled again without it, and ``SCALAR_FALLBACK`` says why."""
+    global SCALAR_FALLBACK
+    try:
+        return _module(device_id).get_function(name)
+    except _cupy().cuda.compiler.CompileException as exc:
+        SCALAR_FALLBACK = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return _module(device_id, ("-DKMEANS_XP_SCALAR_ROWS",)).get_function(name)
 
 
 def _kernel(name: str, X: Any):
     ctype = "float" if X.dtype == np.float32 else "double"
-    return _module(X.device.id).get_function(f"{name}<{ctype}>")
+    return _function(X.device.id, f"{name}<{ctype}>")
 
 
 def _native(X: Any) -> bool:
