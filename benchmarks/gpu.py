@@ -374,6 +374,7 @@ def main():
     from kmeans_xp._kernels import cupy as cupy_native
 
     meta["cupy_kernels_scalar_fallback"] = cupy_native.SCALAR_FALLBACK  # None: float4 path built
+    meta["torch_cupy_route_error"] = torch_native.CUPY_ROUTE_ERROR  # None: the route worked
     path.write_text(json.dumps(results, indent=1))
 
     log(f"\n{card}, strict float32, per Lloyd iteration (ms); ratios as the issue states them")

@@ -27,11 +27,15 @@ def gpu(request, monkeypatch):
     installed) and through torch's own operations."""
     name, device, via_cupy = request.param
     backend = make_backend(name, device)
-    if name == "torch":
-        from kmeans_xp._kernels import torch as torch_kernels
+    if name != "torch":
+        yield backend
+        return
+    from kmeans_xp._kernels import torch as torch_kernels
 
-        monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", via_cupy)
-    return backend
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", via_cupy)
+    yield backend
+    # the route through CuPy must not have failed over to torch's own operations
+    assert torch_kernels.CUPY_ROUTE_ERROR is None, torch_kernels.CUPY_ROUTE_ERROR
 
 
 def _on_input_device(backend, a, like):

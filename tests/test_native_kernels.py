@@ -434,3 +434,24 @@ def test_cupy_kernels_compile_without_the_float4_path_when_it_fails(fake_cupy, m
     labels, _ = native.assign(_fake(X), _fake(C), chunk_rows=20)
     np.testing.assert_array_equal(labels, portable.assign(X, C, chunk_rows=20)[0])
     assert "atomicAdd" in native.SCALAR_FALLBACK and fake.modules == 2
+
+
+def test_torch_cuda_route_falls_back_to_torch_when_cupy_fails(monkeypatch):
+    @contextlib.contextmanager
+    def broken(device):
+        raise RuntimeError("cupy built for another CUDA")
+        yield
+
+    from kmeans_xp._kernels import cupy as cupy_kernels
+
+    monkeypatch.setattr(torch_kernels, "_via_cupy", lambda X: cupy_kernels)
+    monkeypatch.setattr(torch_kernels, "_torch_stream_for_cupy", broken)
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", True)
+    monkeypatch.setattr(torch_kernels, "CUPY_ROUTE_ERROR", None)
+    X, C, w = _data(11, 50, 3, 4)
+    Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
+    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20, kernels=portable)
+    np.testing.assert_array_equal(step[0].numpy(), ref[0].numpy())
+    assert not torch_kernels.CUDA_VIA_CUPY
+    assert torch_kernels.CUPY_ROUTE_ERROR == "RuntimeError: cupy built for another CUDA"

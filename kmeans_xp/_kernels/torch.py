@@ -42,6 +42,8 @@ SMALL_K_CUDA = 32
 
 
 CUDA_VIA_CUPY = True
+# why the CuPy route was given up, if it was (it then stays off for the process)
+CUPY_ROUTE_ERROR: str | None = None
 
 
 @functools.cache
@@ -77,12 +79,21 @@ def _torch_stream_for_cupy(device: torch.device):
         yield cupy
 
 
-def _through_cupy(function, *args, **kwargs) -> tuple:
-    """``function`` (a CuPy kernel) on the tensors among ``args``, shared without copies."""
+def _through_cupy(function, *args, **kwargs) -> tuple | None:
+    """``function`` (a CuPy kernel) on the tensors among ``args``, shared without copies; None
+    if CuPy fails (a CuPy built for another CUDA, say): the CuPy route is then turned off, with
+    the reason in ``CUPY_ROUTE_ERROR``, and torch's own operations take over."""
+    global CUDA_VIA_CUPY, CUPY_ROUTE_ERROR
     device = args[0].device
-    with _torch_stream_for_cupy(device) as cp:
-        shared = [cp.from_dlpack(a.detach()) if isinstance(a, torch.Tensor) else a for a in args]
-        return tuple(torch.from_dlpack(out) for out in function(*shared, **kwargs))
+    try:
+        with _torch_stream_for_cupy(device) as cp:
+            shared = [
+                cp.from_dlpack(a.detach()) if isinstance(a, torch.Tensor) else a for a in args
+            ]
+            return tuple(torch.from_dlpack(out) for out in function(*shared, **kwargs))
+    except Exception as exc:  # the inputs are untouched: torch's own path can start over
+        CUDA_VIA_CUPY, CUPY_ROUTE_ERROR = False, f"{type(exc).__name__}: {exc}"
+        return None
 
 
 def _small_k(k: int, device: torch.device) -> bool:
@@ -133,8 +144,10 @@ def _accumulate(rows, labels, w, sums, weights, onehot):
 @torch.no_grad()
 def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
-    if (route := _via_cupy(X)) is not None:
-        return _through_cupy(route.assign, X, C, chunk_rows=chunk_rows)
+    if (route := _via_cupy(X)) is not None and (
+        out := _through_cupy(route.assign, X, C, chunk_rows=chunk_rows)
+    ) is not None:
+        return out
     n, k = X.shape[0], C.shape[0]
     cent = _Centres(C)
     labels = torch.empty((n,), dtype=torch.int64, device=X.device)
@@ -149,8 +162,10 @@ def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
 @torch.no_grad()
 def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
     """Per cluster: the weighted sum of its rows (k x d) and its total weight (k,)."""
-    if (route := _via_cupy(X)) is not None:
-        return _through_cupy(route.segment_sum, X, labels, w, k, chunk_rows=chunk_rows)
+    if (route := _via_cupy(X)) is not None and (
+        out := _through_cupy(route.segment_sum, X, labels, w, k, chunk_rows=chunk_rows)
+    ) is not None:
+        return out
     n, d = X.shape
     sums = torch.zeros((k, d), dtype=X.dtype, device=X.device)
     weights = torch.zeros((k,), dtype=X.dtype, device=X.device)
@@ -168,8 +183,10 @@ def lloyd_step(
     X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any = None
 ) -> tuple[Any, Any, Any, Any]:
     """Assign and segment sum fused per chunk: ``(labels, sqdist, sums, weights)``."""
-    if (route := _via_cupy(X)) is not None:
-        return _through_cupy(route.lloyd_step, X, C, w, chunk_rows=chunk_rows)
+    if (route := _via_cupy(X)) is not None and (
+        out := _through_cupy(route.lloyd_step, X, C, w, chunk_rows=chunk_rows)
+    ) is not None:
+        return out
     n, d = X.shape
     k = C.shape[0]
     cent = _Centres(C)
