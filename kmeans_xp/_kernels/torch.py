@@ -15,7 +15,8 @@ On CUDA, when CuPy is importable, float32/float64 tensors go through the CuPy ke
 (``_kernels/cupy.py``: one fused kernel per chunk for the argmin, the explicit distance and the
 update, where torch needs separate passes over the distance block and the rows). The tensors are
 shared through DLPack without a copy, and the kernels run on torch's current stream, so the
-results are ordered like any torch operation. ``CUDA_VIA_CUPY = False`` turns this off.
+results are ordered like any torch operation. ``CUDA_VIA_CUPY = False`` turns this off; if CuPy
+fails at run time, torch's own operations take over and ``CUPY_ROUTE_ERROR`` says why.
 
 Nothing here synchronises with the device (no ``bincount``, ``one_hot`` or ``.item()``).
 """
