@@ -170,7 +170,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         n, d = X.shape
         self._check_params(n)
         dtype = float_dtype(xp, X.dtype, dev)
-        Xf = xp.astype(X, dtype)
+        Xf = xp.astype(X, dtype, copy=False)  # never written; a copy would cost n x d memory
         w = _check_sample_weight(sample_weight, n, xp, dev, dtype)
         k = int(self.n_clusters)
 
@@ -178,10 +178,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         weighted = sample_weight is not None
         mean = xp.mean(Xf, axis=0) if not weighted else (w @ Xf) / xp.sum(w)
         Xc = Xf - mean
-        tol = self.tol * _mean_variance(xp, Xc, w if weighted else None, dev)
         n_init = self._resolved_n_init()
         kernels = kernels_for(xp)
-        rows = chunk_rows(n, k, d, _itemsize(xp, dtype), self._working_memory_bytes())
+        rows = chunk_rows(
+            n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xc)
+        )
+        tol = self.tol * _mean_variance(xp, Xc, w if weighted else None, dev, rows)
         rng = host_rng(self.random_state)
 
         best = None
@@ -345,7 +347,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
 
     def _rows_for(self, X, xp) -> int:
         k, d = self.cluster_centers_.shape
-        return chunk_rows(X.shape[0], k, d, _itemsize(xp, X.dtype), self._working_memory_bytes())
+        budget, free = self._working_memory_bytes(), kernels_for(xp).free_memory(X)
+        return chunk_rows(X.shape[0], k, d, _itemsize(xp, X.dtype), budget, free)
 
     def _centred_input(self, X, method):
         """X as floats, centred by the fit's mean, and the centres in the same frame, both in
@@ -588,16 +591,18 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
     return from_numpy(host, xp, dev, dtype=dtype)
 
 
-def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any) -> float:
+def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any, rows: int) -> float:
     """mean(var(X, axis=0)) of centred data, weighted by ``w`` unless it is None, on the host:
-    the scale of the relative ``tol``."""
+    the scale of the relative ``tol``. Summed per chunk of ``rows`` rows, so that no float64
+    copy of the whole of X is made."""
     acc = accumulation_dtype(xp, dev)
-    if w is None:
-        (value,) = to_host(xp.mean(xp.astype(Xc, acc) ** 2))
-        return float(value)
-    w = xp.astype(w, acc)
-    per_row = xp.sum(xp.astype(Xc, acc) ** 2, axis=1)
-    (value,) = to_host(xp.sum(w * per_row) / (xp.sum(w) * Xc.shape[1]))
+    parts = []
+    for a, b in row_chunks(Xc.shape[0], rows):
+        per_row = xp.sum(xp.astype(Xc[a:b, ...], acc) ** 2, axis=1)
+        parts.append(xp.sum(per_row if w is None else xp.astype(w[a:b], acc) * per_row))
+    total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))
+    weight = Xc.shape[0] if w is None else xp.sum(xp.astype(w, acc))
+    (value,) = to_host(total / (weight * Xc.shape[1]))
     return float(value)
 
 

@@ -16,7 +16,10 @@ from . import portable
 OPERATIONS = ("assign", "segment_sum", "lloyd_step")
 
 # namespace name -> module holding its native fast paths
-_NATIVE = {}
+_NATIVE = {
+    "torch": ".torch",
+    "cupy": ".cupy",
+}
 
 _cache: dict[str, SimpleNamespace] = {}
 
@@ -28,15 +31,30 @@ def kernels_for(xp: Any) -> SimpleNamespace:
         native = importlib.import_module(_NATIVE[name], __name__) if name in _NATIVE else None
         _cache[name] = SimpleNamespace(
             name=name if native else "portable",
+            free_memory=getattr(native, "free_memory", _no_free_memory_limit),
             **{op: getattr(native, op, getattr(portable, op)) for op in OPERATIONS},
         )
     return _cache[name]
 
 
+def _no_free_memory_limit(X: Any) -> None:
+    """Host memory: only the working-memory budget sizes the chunks."""
+    return None
+
+
 def chunk_rows(
-    n_samples: int, n_clusters: int, n_features: int, itemsize: int, working_memory: int
+    n_samples: int,
+    n_clusters: int,
+    n_features: int,
+    itemsize: int,
+    working_memory: int,
+    free_memory: int | None = None,
 ) -> int:
     """Rows per chunk so that a chunk's temporaries (about three rows-by-(k + d) blocks) fit in
-    ``working_memory`` bytes; never fewer than one row or more than ``n_samples``."""
+    ``working_memory`` bytes, and in half of ``free_memory`` (bytes still free on an accelerator,
+    from a native module's ``free_memory(X)`` hook) when given; never fewer than one row or more
+    than ``n_samples``."""
+    if free_memory is not None:
+        working_memory = min(working_memory, free_memory // 2)
     per_row = 3 * (n_clusters + n_features) * itemsize
     return int(max(1, min(n_samples, working_memory // per_row)))

@@ -1,0 +1,457 @@
+"""The torch and CuPy fast paths, checked where the CPU allows.
+
+torch: both update paths (one-hot product and scatter), chunk boundaries, ties, dtypes and the
+fused step, on CPU tensors (the generic native-vs-portable test in test_kernels.py covers the
+rest). CuPy: the module imports without cupy, its CUDA source compiles (when nvcc is on the PATH)
+and a NumPy model of the assign kernel's warp algorithm (lane-strided first minimum, butterfly
+reduction, tie to the lowest column) gives NumPy's argmin; the kernels themselves run only in
+tests/test_gpu.py, on a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kmeans_xp._kernels import chunk_rows, kernels_for, portable
+
+torch = pytest.importorskip("torch")
+
+from kmeans_xp._kernels import torch as torch_kernels  # noqa: E402
+
+
+def _data(seed, n, d, k, dtype="float64"):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    C = rng.normal(size=(k, d)).astype(dtype)
+    w = rng.uniform(0.0, 3.0, size=n).astype(dtype)
+    return X, C, w
+
+
+def _expected_sums(X, labels, w, k):
+    sums = np.stack([np.bincount(labels, X[:, j] * w, minlength=k) for j in range(X.shape[1])], 1)
+    return sums, np.bincount(labels, w, minlength=k)
+
+
+def test_torch_kernels_are_dispatched_for_torch_tensors():
+    from kmeans_xp._xp import compat_namespace
+
+    kernels = kernels_for(compat_namespace(torch))
+    assert kernels.name == "torch"
+    assert kernels.assign is torch_kernels.assign
+    assert kernels.lloyd_step is torch_kernels.lloyd_step
+    assert kernels.free_memory(torch.zeros(2)) is None  # CPU: the budget alone sizes chunks
+
+
+@pytest.mark.parametrize("k", [1, 3, torch_kernels.SMALL_K_CPU, torch_kernels.SMALL_K_CPU + 1, 70])
+@pytest.mark.parametrize("rows", [1, 13, 200, 10_000])
+def test_torch_segment_sum_both_paths(k, rows):
+    X, _, w = _data(0, 211, 6, k)
+    labels = np.random.default_rng(1).integers(0, k, size=X.shape[0])
+    sums, weights = torch_kernels.segment_sum(
+        torch.asarray(X), torch.asarray(labels), torch.asarray(w), k, chunk_rows=rows
+    )
+    expected_sums, expected_weights = _expected_sums(X, labels, w, k)
+    np.testing.assert_allclose(sums.numpy(), expected_sums, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 40])
+@pytest.mark.parametrize("rows", [1, 50, 99, 100, 101, 1000])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_step_at_chunk_boundaries(k, rows, dtype):
+    X, C, w = _data(2, 100, 5, k, dtype)
+    Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
+    labels, sqdist, sums, weights = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=rows)
+    assert labels.dtype == torch.int64 and sqdist.dtype == Xt.dtype and sums.dtype == Xt.dtype
+    full = ((X[:, None, :].astype(np.float64) - C[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels.numpy(), full.argmin(1))
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(sqdist.numpy(), full.min(1), rtol=tol, atol=tol)
+    expected_sums, expected_weights = _expected_sums(X.astype(np.float64), full.argmin(1), w, k)
+    np.testing.assert_allclose(sums.numpy(), expected_sums, rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=tol)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=rows, kernels=portable)
+    np.testing.assert_array_equal(labels.numpy(), ref[0].numpy())
+
+
+def test_torch_ties_go_to_the_lowest_index_as_portable():
+    # every row is at exactly the same distance from centres 1 and 2 (and 3, a duplicate of 1)
+    X = np.array([[0.0, 0.0], [0.0, 3.0], [0.0, -2.0]] * 7)
+    C = np.array([[5.0, 5.0], [1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]])
+    for dtype in (torch.float32, torch.float64):
+        Xt, Ct = torch.asarray(X, dtype=dtype), torch.asarray(C, dtype=dtype)
+        labels, sqdist = torch_kernels.assign(Xt, Ct, chunk_rows=4)
+        ref_labels, ref_sqdist = portable.assign(Xt, Ct, chunk_rows=4)
+        assert labels.tolist() == [1] * X.shape[0] == ref_labels.tolist()
+        np.testing.assert_allclose(sqdist.numpy(), ref_sqdist.numpy())
+
+
+def test_torch_kernels_leave_inputs_alone_and_ignore_autograd():
+    X, C, w = _data(4, 64, 3, 5, "float32")
+    Xt = torch.asarray(X).requires_grad_()
+    Ct, wt = torch.asarray(C), torch.asarray(w)
+    before = Xt.detach().clone()
+    _, sqdist, sums, _ = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=10)
+    assert torch.equal(Xt.detach(), before)
+    assert not sums.requires_grad and not sqdist.requires_grad
+
+
+def test_torch_step_on_non_contiguous_rows():
+    X, C, w = _data(5, 90, 4, 20)
+    Xt = torch.asarray(np.asfortranarray(X))  # column-major: every chunk is a strided view
+    Ct, wt = torch.asarray(C), torch.asarray(w)
+    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=16)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=16, kernels=portable)
+    np.testing.assert_array_equal(step[0].numpy(), ref[0].numpy())
+    np.testing.assert_allclose(step[2].numpy(), ref[2].numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_chunk_rows_takes_free_device_memory_into_account():
+    n, k, d = 10**7, 1024, 64
+    assert chunk_rows(n, k, d, 4, 2**30) == chunk_rows(n, k, d, 4, 2**30, None)
+    assert chunk_rows(n, k, d, 4, 2**30, 10**12) == chunk_rows(n, k, d, 4, 2**30)
+    small = chunk_rows(n, k, d, 4, 2**30, 2**24)  # 16 MiB free: half of it for a chunk
+    assert small * 3 * (k + d) * 4 <= 2**23 < (small + 1) * 3 * (k + d) * 4
+
+
+# ------------------------------------------------------------------------------------ CuPy
+def test_cupy_module_imports_without_cupy(monkeypatch):
+    from kmeans_xp._kernels import cupy as native
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # any import of cupy now fails
+    native = importlib.reload(native)
+    assert callable(native.assign) and callable(native.lloyd_step)
+    assert "assign_rows" in native.SOURCE
+    with pytest.raises(ImportError):
+        native.free_memory(None)  # cupy is imported only when a kernel runs
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on the PATH")
+def test_cupy_kernel_source_compiles(tmp_path):
+    from kmeans_xp._kernels import cupy as native
+
+    instances = []
+    for T in ("float", "double"):
+        instances.append(
+            f"template __global__ void assign_rows<{T}>({T}*, const {T}*, const {T}*, const {T}*,"
+            f" const {T}*, long long*, {T}*, {T}*, {T}*, long long, int, int, int, int);"
+        )
+        instances.append(
+            f"template __global__ void segment_rows<{T}>(const {T}*, const long long*, const {T}*,"
+            f" {T}*, {T}*, {T}*, long long, int, int, int, int);"
+        )
+    source = tmp_path / "kernels.cu"
+    source.write_text(native.SOURCE + "\n".join(instances) + "\n")
+    for extra in ([], ["-DKMEANS_XP_SCALAR_ROWS"]):
+        out = subprocess.run(
+            ["nvcc", "-arch=sm_90", "-cubin", "-Xptxas", "-v", *extra,
+             "-o", str(tmp_path / "k.cubin"), str(source)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "bytes spill" not in out.stderr.replace("0 bytes spill", "")
+
+
+def _warp_model_assign(G, c_sq, X, C):
+    """The assign_rows kernel's algorithm for one row per warp, in NumPy (a model, not the
+    kernel): per lane the first minimum over columns lane, lane+32, ...; then the butterfly
+    (xor 16, 8, 4, 2, 1) keeping the smaller value, ties to the smaller column; lane 0's answer."""
+    n, k = G.shape
+    labels = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        best = np.zeros(32, dtype=G.dtype)
+        col = np.full(32, -1)
+        for lane in range(32):
+            for j in range(lane, k, 32):
+                v = G[i, j] + c_sq[j]
+                if col[lane] < 0 or v < best[lane]:
+                    best[lane], col[lane] = v, j
+        off = 16
+        while off:
+            other_best, other_col = best[np.arange(32) ^ off], col[np.arange(32) ^ off]
+            take = (other_col >= 0) & (
+                (col < 0) | (other_best < best) | ((other_best == best) & (other_col < col))
+            )
+            best, col = np.where(take, other_best, best), np.where(take, other_col, col)
+            off //= 2
+        labels[i] = col[0]
+    diff = X - C[labels]
+    return labels, (diff * diff).sum(1)
+
+
+@pytest.mark.parametrize("k", [1, 5, 31, 32, 33, 100])
+def test_cupy_assign_algorithm_model_is_numpys_argmin(k):
+    X, C, _ = _data(6, 40, 3, k, "float32")
+    # ties: duplicated centres, and integer data where distances tie exactly
+    C[k // 2] = C[0]
+    Xi = np.round(X * 2).astype(np.float32)
+    Ci = np.round(C * 2).astype(np.float32)
+    for A, B in ((X, C), (Xi, Ci)):
+        G = A @ (-2.0 * B.T)
+        c_sq = (B * B).sum(1)
+        labels, sqdist = _warp_model_assign(G, c_sq, A, B)
+        np.testing.assert_array_equal(labels, (G + c_sq).argmin(1))
+        full = ((A[:, None, :] - B[None]) ** 2).sum(-1)
+        np.testing.assert_allclose(sqdist, full[np.arange(len(A)), labels], rtol=1e-6)
+
+
+# A stand-in for cupy, on NumPy, to run the CuPy module's Python side (chunking, views, argument
+# order and types, modes) on the CPU. Its two "kernels" check every argument against the CUDA
+# signatures and do what the kernels do, with NumPy; the CUDA code itself is checked above
+# (compiles) and in tests/test_gpu.py (runs).
+class _FakeDevice:
+    id = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _FakePointer:
+    def __init__(self, a):
+        self.ptr = a.__array_interface__["data"][0]
+
+
+class _FakeArray(np.ndarray):
+    @property
+    def device(self):
+        return _FakeDevice()
+
+    @property
+    def data(self):  # what the module reads of a CuPy array's memory: its address
+        return _FakePointer(self)
+
+
+def _fake(a):
+    return np.asarray(a).view(_FakeArray)
+
+
+class _FakeKernel:
+    def __init__(self, name, calls):
+        self.name, self.calls = name, calls
+
+    def __call__(self, grid, block, args):
+        assert len(grid) == 1 and block == (256,) and grid[0] * 8 >= args[-5] >= 1
+        m, k, d, mode, vec4 = args[-5:]
+        types = [type(v) for v in (m, k, d, mode, vec4)]
+        assert types == [np.int64, np.int32, np.int32, np.int32, np.int32]
+        m, k, d, mode, vec4 = int(m), int(k), int(d), int(mode), int(vec4)
+        T = np.dtype(np.float32 if self.name.endswith("<float>") else np.float64)
+        arrays = args[:-5]
+        for a in arrays:
+            assert isinstance(a, np.ndarray) and a.flags.c_contiguous
+        # the float4 path: float rows of 16 bytes' multiples, never for double (the one-hot
+        # rows of segment_rows read no row of X)
+        if self.name.startswith("assign_rows") or mode == 1:
+            assert vec4 == (T == np.float32 and d % 4 == 0), (self.name, mode, vec4, T, d)
+        self.calls.append((self.name, mode))
+        if self.name.startswith("assign_rows"):
+            G, c_sq, X, C, w, labels, sqdist, sums, weights = arrays
+            assert G.shape == (m, k) and X.shape == (m, d) and C.shape == (k, d)
+            assert c_sq.shape == (k,) and labels.shape == sqdist.shape == (m,)
+            assert labels.dtype == np.int64 and {G.dtype, X.dtype, C.dtype, sqdist.dtype} == {T}
+            best = (G + c_sq).argmin(1)
+            labels[:] = best
+            sqdist[:] = ((X - C[best]) ** 2).sum(1)
+            if mode == 1:
+                self._scatter(X, best, w, sums, weights, m, k, d, T)
+            elif mode == 2:
+                assert w.shape == (m,)
+                G[:] = 0
+                G[np.arange(m), best] = w
+            else:
+                assert mode == 0
+        else:
+            X, labels, w, sums, weights, onehot = arrays
+            assert X.shape == (m, d) and labels.shape == w.shape == (m,)
+            assert labels.dtype == np.int64
+            if mode == 1:
+                self._scatter(X, labels, w, sums, weights, m, k, d, T)
+            else:
+                assert mode == 2 and onehot.shape == (m, k) and onehot.dtype == T
+                onehot[:] = 0
+                onehot[np.arange(m), labels] = w
+
+    @staticmethod
+    def _scatter(X, labels, w, sums, weights, m, k, d, T):
+        assert w.shape == (m,) and sums.shape == (k, d) and weights.shape == (k,)
+        assert {w.dtype, sums.dtype, weights.dtype} == {T}
+        np.add.at(sums, labels, w[:, None] * X)
+        np.add.at(weights, labels, w)
+
+
+class _FakeCompileError(Exception):
+    pass
+
+
+class _FakeModule:
+    def __init__(self, calls, fails):
+        self.calls, self.fails = calls, fails
+
+    def get_function(self, name):
+        if self.fails:  # CuPy compiles at the first get_function
+            raise _FakeCompileError("error: no instance of overloaded function atomicAdd")
+        return _FakeKernel(name, self.calls)
+
+
+class _FakeCupy:
+    int64, float32, float64 = np.int64, np.float32, np.float64
+
+    def __init__(self):
+        self.calls = []
+        self.modules = 0
+        self.vector_atomics_compile = True
+        self.cuda = SimpleNamespace(compiler=SimpleNamespace(CompileException=_FakeCompileError))
+
+    def RawModule(self, code, options, name_expressions):
+        self.modules += 1
+        assert "assign_rows" in code and len(name_expressions) == 4
+        assert options in ((), ("-DKMEANS_XP_SCALAR_ROWS",))
+        fails = not self.vector_atomics_compile and options == ()
+        return _FakeModule(self.calls, fails)
+
+    def ascontiguousarray(self, a):
+        return _fake(np.ascontiguousarray(a))
+
+    def sum(self, a, axis=None):
+        return _fake(np.sum(a, axis=axis))
+
+    def empty(self, shape, dtype):
+        return _fake(np.full(shape, -7, dtype=dtype))  # poisoned: every element must be written
+
+    def zeros(self, shape, dtype):
+        return _fake(np.zeros(shape, dtype=dtype))
+
+    def ones(self, shape, dtype):
+        return _fake(np.ones(shape, dtype=dtype))
+
+    def dot(self, a, b, out=None):
+        if out is None:
+            return _fake(np.dot(a, b))
+        assert out.flags.c_contiguous and out.dtype == np.result_type(a, b)
+        out[...] = np.dot(a, b)
+        return out
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    from kmeans_xp._kernels import cupy as native
+
+    fake = _FakeCupy()
+    monkeypatch.setattr(native, "_cupy", lambda: fake)
+    native._module.cache_clear()
+    native._function.cache_clear()
+    yield native, fake
+    native._module.cache_clear()
+    native._function.cache_clear()
+
+
+@pytest.mark.parametrize("k", [1, 5, 32, 33, 200])
+@pytest.mark.parametrize("rows", [1, 17, 100, 999])
+@pytest.mark.parametrize(("dtype", "d"), [("float32", 6), ("float32", 8), ("float64", 8)])
+def test_cupy_module_glue_on_a_numpy_stand_in(fake_cupy, k, rows, dtype, d):
+    native, fake = fake_cupy
+    X, C, w = _data(7, 250, d, k, dtype)
+    C = X[:k].copy()
+    Xf, Cf, wf = _fake(X), _fake(C), _fake(w)
+    labels, sqdist, sums, weights = native.lloyd_step(Xf, Cf, wf, chunk_rows=rows)
+    ref = portable.lloyd_step(X, C, w, chunk_rows=rows, kernels=portable)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_array_equal(labels, ref[0])
+    np.testing.assert_allclose(sqdist, ref[1], rtol=tol, atol=tol)
+    np.testing.assert_allclose(sums, ref[2], rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(weights, ref[3], rtol=tol * 10)
+    assert labels.dtype == np.int64 and sqdist.dtype == sums.dtype == weights.dtype == X.dtype
+    mode = 2 if k <= native.SMALL_K else 1
+    assert {c for c in fake.calls} == {
+        (f"assign_rows<{'float' if dtype == 'float32' else 'double'}>", mode)
+    }
+    assert len(fake.calls) == -(-X.shape[0] // rows) and fake.modules == 1
+
+    fake.calls.clear()
+    labels2, sqdist2 = native.assign(Xf, Cf, chunk_rows=rows)
+    np.testing.assert_array_equal(labels2, ref[0])
+    np.testing.assert_array_equal(sqdist2, sqdist)
+    assert {mode for _, mode in fake.calls} == {0}
+    sums2, weights2 = native.segment_sum(Xf, _fake(ref[0]), wf, k, chunk_rows=rows)
+    np.testing.assert_allclose(sums2, ref[2], rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(weights2, ref[3], rtol=tol * 10)
+    assert fake.modules == 1  # one compiled module serves every kernel and dtype
+
+
+def test_cupy_module_glue_with_strided_rows(fake_cupy):
+    native, _ = fake_cupy
+    X, C, w = _data(8, 300, 4, 40)
+    Xs = _fake(X)[::3]  # not contiguous: chunks are copied row-block by row-block
+    labels, _, sums, _ = native.lloyd_step(Xs, _fake(C), _fake(w[::3]), chunk_rows=16)
+    ref = portable.lloyd_step(X[::3], C, w[::3], chunk_rows=16, kernels=portable)
+    np.testing.assert_array_equal(labels, ref[0])
+    np.testing.assert_allclose(sums, ref[2], rtol=1e-12, atol=1e-12)
+
+
+def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
+    """The torch side of the CUDA route (tensors shared through DLPack, results back as
+    tensors), run on CPU tensors with the NumPy stand-in for CuPy."""
+    native, fake = fake_cupy
+    fake.from_dlpack = lambda t: _fake(np.from_dlpack(t))
+
+    @contextlib.contextmanager
+    def same_stream(device):
+        yield fake
+
+    monkeypatch.setattr(torch_kernels, "_via_cupy", lambda X: native)
+    monkeypatch.setattr(torch_kernels, "_torch_stream_for_cupy", same_stream)
+    X, C, w = _data(9, 120, 5, 40, "float32")
+    Xt, Ct, wt = torch.asarray(X).requires_grad_(), torch.asarray(C), torch.asarray(w)
+    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=50)
+    labels, sqdist = torch_kernels.assign(Xt, Ct, chunk_rows=50)
+    sums, weights = torch_kernels.segment_sum(Xt, labels, wt, 40, chunk_rows=50)
+    ref = portable.lloyd_step(X, C, w, chunk_rows=50, kernels=portable)
+    for got in (*step, labels, sqdist, sums, weights):
+        assert isinstance(got, torch.Tensor) and got.device == Xt.device
+    np.testing.assert_array_equal(step[0].numpy(), ref[0])
+    np.testing.assert_array_equal(labels.numpy(), ref[0])
+    np.testing.assert_allclose(sums.numpy(), ref[2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(step[3].numpy(), ref[3], rtol=1e-5)
+    assert {name for name, _ in fake.calls} == {"assign_rows<float>", "segment_rows<float>"}
+
+
+def test_cupy_kernels_compile_without_the_float4_path_when_it_fails(fake_cupy, monkeypatch):
+    native, fake = fake_cupy
+    fake.vector_atomics_compile = False
+    monkeypatch.setattr(native, "SCALAR_FALLBACK", None)
+    X, C, _ = _data(10, 64, 8, 40, "float32")
+    labels, _ = native.assign(_fake(X), _fake(C), chunk_rows=20)
+    np.testing.assert_array_equal(labels, portable.assign(X, C, chunk_rows=20)[0])
+    assert "atomicAdd" in native.SCALAR_FALLBACK and fake.modules == 2
+
+
+def test_torch_cuda_route_falls_back_to_torch_when_cupy_fails(monkeypatch):
+    @contextlib.contextmanager
+    def broken(device):
+        raise RuntimeError("cupy built for another CUDA")
+        yield
+
+    from kmeans_xp._kernels import cupy as cupy_kernels
+
+    monkeypatch.setattr(torch_kernels, "_via_cupy", lambda X: cupy_kernels)
+    monkeypatch.setattr(torch_kernels, "_torch_stream_for_cupy", broken)
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", True)
+    monkeypatch.setattr(torch_kernels, "CUPY_ROUTE_ERROR", None)
+    X, C, w = _data(11, 50, 3, 4)
+    Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
+    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20, kernels=portable)
+    np.testing.assert_array_equal(step[0].numpy(), ref[0].numpy())
+    assert not torch_kernels.CUDA_VIA_CUPY
+    assert torch_kernels.CUPY_ROUTE_ERROR == "RuntimeError: cupy built for another CUDA"
