@@ -25,8 +25,11 @@ from ._xp import (
     from_numpy,
     host_rng,
     namespace_name,
+    persist,
+    row_blocked,
     to_host,
     to_numpy,
+    unique_values,
 )
 
 try:  # scikit-learn is optional: with it, KMeans is a full scikit-learn estimator
@@ -42,7 +45,7 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
     )
 
 DEFAULT_WORKING_MEMORY_MIB = 256
-_INIT_NAMES = ("k-means++", "random")
+_INIT_NAMES = ("auto", "k-means++", "k-means||", "random")
 
 
 class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -55,13 +58,18 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     ----------
     n_clusters : int, default 8
         Number of clusters k.
-    init : {"k-means++", "random"}, array of shape (n_clusters, n_features) or callable
+    init : {"auto", "k-means++", "k-means||", "random"}, array of shape (n_clusters, n_features) \
+or callable, default "auto"
+        "auto": "k-means||" when X is a Dask array, "k-means++" otherwise.
         "k-means++": greedy k-means++ with 2 + int(ln k) local trials per centre.
+        "k-means||": k-means|| (Bahmani et al. 2012): 5 rounds drawing 2k rows each, then greedy
+        k-means++ on those candidates weighted by the rows they attract; it reads X 6 times
+        where k-means++ reads it k times.
         "random": k distinct rows. A callable is called as ``init(X, n_clusters, rng)`` with the
         caller's X (as floats) and a ``numpy.random.Generator``, and returns the centres.
     n_init : "auto" or int, default "auto"
         Number of initialisations; the run with the lowest inertia is kept. "auto" is 1 for
-        "k-means++" and explicit centres, 10 otherwise.
+        "k-means++", "k-means||" and explicit centres, 10 otherwise.
     max_iter : int, default 300
         Maximum number of Lloyd iterations per run.
     tol : float, default 1e-4
@@ -97,7 +105,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self,
         n_clusters: int = 8,
         *,
-        init: str | Any | Callable = "k-means++",
+        init: str | Any | Callable = "auto",
         n_init: str | int = "auto",
         max_iter: int = 300,
         tol: float = 1e-4,
@@ -133,6 +141,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
         mean = xp.mean(Xf, axis=0)
         Xc = Xf - mean
+        # Dask: the centred data is computed once and kept on the workers (issue 8)
+        Xc, w, mean = persist(*row_blocked(Xc, w), mean)
         tol = self.tol * _mean_variance(xp, Xc, dev)
         n_init = self._resolved_n_init()
         kernels = kernels_for(xp)
@@ -159,7 +169,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             if best is None or run.inertia < best.inertia:
                 best = run
 
-        self.cluster_centers_ = best.centers + mean
+        (self.cluster_centers_,) = persist(best.centers + mean)
         self.labels_ = best.labels
         self.inertia_ = best.inertia
         self.n_iter_ = best.n_iter
@@ -234,7 +244,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def _resolved_n_init(self) -> int:
         explicit = not isinstance(self.init, str) and not callable(self.init)
         if self.n_init == "auto":
-            return 1 if explicit or self.init == "k-means++" else 10
+            return 1 if explicit or self.init in ("auto", "k-means++", "k-means||") else 10
         if explicit and self.n_init != 1:
             warnings.warn(
                 f"Explicit initial centres were passed: running one initialisation instead of "
@@ -249,8 +259,15 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         xp = array_namespace(Xc)
         dev = device_of(Xc)
         if isinstance(self.init, str):
-            if self.init == "k-means++":
+            init = self.init
+            if init == "auto":  # k-means|| reads X far fewer times: the default on Dask
+                init = "k-means||" if namespace_name(xp) == "dask" else "k-means++"
+            if init == "k-means++":
                 centers, _ = _init.kmeans_plusplus(Xc, k, w, rng)
+            elif init == "k-means||":
+                centers, _ = _init.kmeans_parallel(
+                    Xc, k, w, rng, working_memory=self._working_memory_bytes()
+                )
             else:
                 centers, _ = _init.random_rows(Xc, k, w, rng, unit_weight=unit_weight)
             return centers
@@ -293,9 +310,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return xp.astype(X, dtype) - mean, centers - mean, xp
 
     def _warn_if_fewer_clusters(self, xp) -> None:
-        if namespace_name(xp) in ("dask",):
-            return
-        found = int(xp.unique_values(self.labels_).shape[0])
+        found = unique_values(self.labels_).shape[0]  # Dask: one compute over the labels
         if found < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({found}) found smaller than "
@@ -310,7 +325,7 @@ def kmeans(
     n_clusters: int,
     *,
     sample_weight: Any = None,
-    init: str | Any | Callable = "k-means++",
+    init: str | Any | Callable = "auto",
     n_init: str | int = "auto",
     max_iter: int = 300,
     tol: float = 1e-4,
@@ -390,7 +405,8 @@ def _check_X(X: Any) -> Any:
         )
     if not _is_real_numeric(xp, X.dtype):
         raise ValueError(f"X must hold real numbers; got dtype {X.dtype}")
-    _check_finite(xp, X, "X")
+    if namespace_name(xp) != "dask":  # Dask: checked in fit's first compute; predict stays lazy
+        _check_finite(xp, X, "X")
     return X
 
 
@@ -420,8 +436,10 @@ def _check_sample_weight(sample_weight: Any, n: int, xp: Any, dev: Any, dtype: A
             f"sample_weight must have shape ({n},), one weight per row of X; "
             f"got shape {tuple(w.shape)}"
         )
-    _check_finite(xp, w, "sample_weight")
-    (negative, total) = to_host(xp.any(w < 0), xp.sum(w))
+    # one sync (Dask: one compute) for all three checks
+    finite, negative, total = to_host(xp.all(xp.isfinite(w)), xp.any(w < 0), xp.sum(w))
+    if not bool(finite):
+        raise ValueError("sample_weight contains NaN or infinity; every value must be finite")
     if bool(negative):
         raise ValueError("sample_weight must be >= 0; got negative weights")
     if not float(total) > 0:
@@ -448,9 +466,14 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
 
 
 def _mean_variance(xp: Any, Xc: Any, dev: Any) -> float:
-    """mean(var(X, axis=0)) of centred data, on the host: the scale of the relative ``tol``."""
+    """mean(var(X, axis=0)) of centred data, on the host: the scale of the relative ``tol``.
+
+    A non-finite result means X held NaN or infinity (Dask input is checked only here, in the
+    same compute)."""
     acc = accumulation_dtype(xp, dev)
     (value,) = to_host(xp.mean(xp.astype(Xc, acc) ** 2))
+    if not np.isfinite(value):
+        raise ValueError("X contains NaN or infinity; every value must be finite")
     return float(value)
 
 

@@ -16,7 +16,9 @@ from . import portable
 OPERATIONS = ("assign", "segment_sum", "lloyd_step")
 
 # namespace name -> module holding its native fast paths
-_NATIVE = {}
+_NATIVE = {
+    "dask": ".dask",
+}
 
 _cache: dict[str, SimpleNamespace] = {}
 
