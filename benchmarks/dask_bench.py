@@ -1,7 +1,7 @@
 """Dask benchmark: kmeans_xp on a 2-worker dask.distributed cluster, against dask-ml's KMeans on
 the same data, and against kmeans_xp on NumPy in one process.
 
-    python -m benchmarks.dask_bench [--n 4000000] [--d 16] [--k 64] [--max-iter 50] [--out DIR]
+    python -m benchmarks.dask_bench [--n 4000000] [--d 16] [--k 64] [--max-iter 20] [--out DIR]
 
 The data are float32 Gaussian blobs (k centres, overlapping), in row blocks persisted once on
 the workers (two worker processes, one thread each). Two figures per contender:
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n", type=int, default=4_000_000)
     parser.add_argument("--d", type=int, default=16)
     parser.add_argument("--k", type=int, default=64)
-    parser.add_argument("--max-iter", type=int, default=50)
+    parser.add_argument("--max-iter", type=int, default=20)
     parser.add_argument("--blocks", type=int, default=8, help="row blocks of the Dask array")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
