@@ -29,8 +29,11 @@ from ._xp import (
     from_numpy,
     host_rng,
     namespace_name,
+    persist,
+    row_blocked,
     to_host,
     to_numpy,
+    unique_values,
 )
 
 try:  # scikit-learn is optional: with it, KMeans is a full scikit-learn estimator
@@ -60,7 +63,7 @@ except ImportError:  # tested in a subprocess that blocks the scikit-learn impor
     HAVE_SKLEARN = False
 
 DEFAULT_WORKING_MEMORY_MIB = 256
-_INIT_NAMES = ("k-means++", "random")
+_INIT_NAMES = ("auto", "k-means++", "k-means||", "random")
 _ALGORITHMS = ("lloyd", "elkan")
 
 
@@ -79,13 +82,18 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     ----------
     n_clusters : int, default 8
         Number of clusters k.
-    init : {"k-means++", "random"}, array of shape (n_clusters, n_features) or callable
+    init : {"auto", "k-means++", "k-means||", "random"}, array of shape (n_clusters, n_features) \
+or callable, default "auto"
+        "auto": "k-means||" when X is a Dask array, "k-means++" otherwise.
         "k-means++": greedy k-means++ with 2 + int(ln k) local trials per centre.
+        "k-means||": k-means|| (Bahmani et al. 2012): 5 rounds drawing 2k rows each, then greedy
+        k-means++ on those candidates weighted by the rows they attract; it reads X 6 times
+        where k-means++ reads it k times.
         "random": k distinct rows. A callable is called as ``init(X, n_clusters, rng)`` with the
         caller's X (as floats) and a ``numpy.random.Generator``, and returns the centres.
     n_init : "auto" or int, default "auto"
         Number of initialisations; the run with the lowest inertia is kept. "auto" is 1 for
-        "k-means++" and explicit centres, 10 otherwise.
+        "k-means++", "k-means||" and explicit centres, 10 otherwise.
     max_iter : int, default 300
         Maximum number of Lloyd iterations per run.
     tol : float, default 1e-4
@@ -128,7 +136,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self,
         n_clusters: int = 8,
         *,
-        init: str | Any | Callable = "k-means++",
+        init: str | Any | Callable = "auto",
         n_init: str | int = "auto",
         max_iter: int = 300,
         tol: float = 1e-4,
@@ -178,6 +186,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         weighted = sample_weight is not None
         mean = xp.mean(Xf, axis=0) if not weighted else (w @ Xf) / xp.sum(w)
         Xc = Xf - mean
+        # Dask: the centred data is computed once and kept on the workers
+        Xc, w, mean = persist(*row_blocked(Xc, w), mean)
         n_init = self._resolved_n_init()
         kernels = kernels_for(xp)
         rows = chunk_rows(
@@ -206,7 +216,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
             if best is None or run.inertia < best.inertia:
                 best = run
 
-        self.cluster_centers_ = best.centers + mean
+        (self.cluster_centers_,) = persist(best.centers + mean)
         self.labels_ = best.labels
         self.inertia_ = best.inertia
         self.n_iter_ = best.n_iter
@@ -311,7 +321,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     def _resolved_n_init(self) -> int:
         explicit = not isinstance(self.init, str) and not callable(self.init)
         if self.n_init == "auto":
-            return 1 if explicit or self.init == "k-means++" else 10
+            return 1 if explicit or self.init in ("auto", "k-means++", "k-means||") else 10
         if explicit and self.n_init != 1:
             warnings.warn(
                 f"Explicit initial centres were passed: running one initialisation instead of "
@@ -326,8 +336,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         xp = array_namespace(Xc)
         dev = device_of(Xc)
         if isinstance(self.init, str):
-            if self.init == "k-means++":
+            init = self.init
+            if init == "auto":  # k-means|| reads X far fewer times: the default on Dask
+                init = "k-means||" if namespace_name(xp) == "dask" else "k-means++"
+            if init == "k-means++":
                 centers, _ = _init.kmeans_plusplus(Xc, k, w, rng)
+            elif init == "k-means||":
+                centers, _ = _init.kmeans_parallel(
+                    Xc, k, w, rng, working_memory=self._working_memory_bytes()
+                )
             else:
                 centers, _ = _init.random_rows(Xc, k, w, rng, unit_weight=unit_weight)
             return centers
@@ -385,9 +402,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         )
 
     def _warn_if_fewer_clusters(self, xp) -> None:
-        if namespace_name(xp) in ("dask",):
-            return
-        found = int(xp.unique_values(self.labels_).shape[0])
+        found = unique_values(self.labels_).shape[0]  # Dask: one compute over the labels
         if found < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({found}) found smaller than "
@@ -402,7 +417,7 @@ def kmeans(
     n_clusters: int,
     *,
     sample_weight: Any = None,
-    init: str | Any | Callable = "k-means++",
+    init: str | Any | Callable = "auto",
     n_init: str | int = "auto",
     max_iter: int = 300,
     tol: float = 1e-4,
@@ -522,7 +537,8 @@ def _check_X(X: Any, caller: str = "KMeans") -> Any:
             f"X has dtype {X.dtype}; {caller} expects real numbers (floating point, integer or "
             "bool). Convert strings or other objects to numbers first."
         )
-    _check_finite(xp, X, "X")
+    if namespace_name(xp) != "dask":  # Dask: checked in fit's first compute; predict stays lazy
+        _check_finite(xp, X, "X")
     return X
 
 
@@ -564,8 +580,10 @@ def _check_sample_weight(sample_weight: Any, n: int, xp: Any, dev: Any, dtype: A
             f"sample_weight must have shape ({n},), one weight per row of X; "
             f"got shape {tuple(w.shape)}"
         )
-    _check_finite(xp, w, "sample_weight")
-    (negative, total) = to_host(xp.any(w < 0), xp.sum(w))
+    # one sync (Dask: one compute) for all three checks
+    finite, negative, total = to_host(xp.all(xp.isfinite(w)), xp.any(w < 0), xp.sum(w))
+    if not bool(finite):
+        raise ValueError("sample_weight contains NaN or infinity; every value must be finite")
     if bool(negative):
         raise ValueError("sample_weight must be >= 0; got negative weights")
     if not float(total) > 0:
@@ -594,7 +612,10 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
 def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any, rows: int) -> float:
     """mean(var(X, axis=0)) of centred data, weighted by ``w`` unless it is None, on the host:
     the scale of the relative ``tol``. Summed per chunk of ``rows`` rows, so that no float64
-    copy of the whole of X is made."""
+    copy of the whole of X is made.
+
+    A non-finite result means X held NaN or infinity (Dask input is checked only here, in the
+    same compute)."""
     acc = accumulation_dtype(xp, dev)
     parts = []
     for a, b in row_chunks(Xc.shape[0], rows):
@@ -603,6 +624,8 @@ def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any, rows: int) -> float:
     total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))
     weight = Xc.shape[0] if w is None else xp.sum(xp.astype(w, acc))
     (value,) = to_host(total / (weight * Xc.shape[1]))
+    if not np.isfinite(value):
+        raise ValueError("X contains NaN or infinity; every value must be finite")
     return float(value)
 
 

@@ -1,4 +1,4 @@
-"""Initial centres: greedy k-means++ and 'random', both honouring ``sample_weight``.
+"""Initial centres: greedy k-means++, k-means|| and 'random', all honouring ``sample_weight``.
 
 Random numbers are drawn on the host from a NumPy Generator and only the draws travel to the
 device, so the same seed picks the same rows on every backend, with no host synchronisation per
@@ -14,7 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import accumulation_dtype, array_namespace, device_of, from_numpy, to_numpy
+from ._kernels import chunk_rows, kernels_for
+from ._xp import (
+    accumulation_dtype,
+    array_namespace,
+    device_of,
+    from_numpy,
+    small_from_local,
+    small_to_local,
+    to_numpy,
+)
 
 # seed of the fixed direction that orders the rows (never the caller's generator: the draws
 # the caller's seed makes stay the same)
@@ -111,3 +120,69 @@ def random_rows(
         chosen = rng.choice(n, size=n_clusters, replace=False, p=w / w.sum())
     indices = from_numpy(chosen.astype(np.int64), xp, device_of(X))
     return xp.take(X, indices, axis=0), indices
+
+
+def kmeans_parallel(
+    X: Any,
+    n_clusters: int,
+    sample_weight: Any,
+    rng: np.random.Generator,
+    *,
+    oversampling_factor: float = 2.0,
+    n_rounds: int = 5,
+    n_local_trials: int | None = None,
+    working_memory: int = 256 * 2**20,
+) -> tuple[Any, Any]:
+    """k-means|| (Bahmani et al. 2012): a few oversampling rounds, then greedy k-means++ on the
+    candidates they found.
+
+    The first candidate is a row drawn with probability proportional to its weight. Each of the
+    ``n_rounds`` rounds then draws ``ceil(oversampling_factor * k)`` rows, with replacement,
+    with probability proportional to weight times squared distance to the candidates so far:
+    every row is expected to be drawn as often as in the paper's independent draws, and the
+    fixed count keeps shapes static (no boolean mask; the draws come from the host ``rng``, so
+    one seed gives the same candidates on every backend). Every candidate is then weighted by
+    the total weight of the rows closest to it, and greedy k-means++ (see
+    :func:`kmeans_plusplus`) reduces the candidates to ``n_clusters`` centres.
+
+    X is read ``n_rounds + 1`` times in all, against ``n_clusters`` times for k-means++; the
+    candidates (a few times k x d) are reduced where they are cheapest: in place for eager
+    libraries, in one process for Dask. Returns the centres (k x d, in X's namespace) and the
+    indices of the rows chosen.
+    """
+    xp = array_namespace(X)
+    dev = device_of(X)
+    acc = accumulation_dtype(xp, dev)
+    n, d = X.shape
+    kernels = kernels_for(xp)
+    per_round = max(1, math.ceil(oversampling_factor * n_clusters))
+    itemsize = xp.finfo(X.dtype).bits // 8
+
+    def rows_for(n_centres: int) -> int:
+        return chunk_rows(n, n_centres, d, itemsize, working_memory)
+
+    w_acc = xp.astype(sample_weight, acc)
+    drawn = _weighted_draw(xp, xp.cumulative_sum(w_acc), rng.uniform(size=1))
+    chosen = [drawn]
+    _, closest = kernels.assign(X, xp.take(X, drawn, axis=0), chunk_rows=rows_for(1))
+    for round_ in range(n_rounds):
+        cumulative = xp.cumulative_sum(xp.astype(closest, acc) * w_acc)
+        drawn = _weighted_draw(xp, cumulative, rng.uniform(size=per_round))
+        chosen.append(drawn)
+        if round_ + 1 < n_rounds:  # the last round's distances would not be used
+            _, sqdist = kernels.assign(X, xp.take(X, drawn, axis=0), chunk_rows=rows_for(per_round))
+            closest = xp.minimum(closest, sqdist)
+
+    indices = xp.concat(chosen)
+    candidates = xp.take(X, indices, axis=0)
+    # one fused pass: the weight each candidate attracts (repeated draws of a row attract
+    # nothing, as ties go to the first candidate, so k-means++ never picks them)
+    _, _, _, attracted = kernels.lloyd_step(
+        X, candidates, sample_weight, chunk_rows=rows_for(indices.shape[0]), kernels=kernels
+    )
+    candidates, attracted, indices = small_to_local(candidates, attracted, indices)
+    centers, picked = kmeans_plusplus(
+        candidates, n_clusters, attracted, rng, n_local_trials=n_local_trials
+    )
+    indices = array_namespace(indices).take(indices, picked)
+    return small_from_local(centers, X), small_from_local(indices, X)

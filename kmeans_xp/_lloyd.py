@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import accumulation_dtype, array_namespace, device_of, from_numpy, to_host
+from ._xp import accumulation_dtype, array_namespace, device_of, from_numpy, persist, to_host
 
 STRICT = "strict"  # labels did not change
 TOL = "tol"  # squared centre shift within tolerance
@@ -83,17 +83,23 @@ def lloyd(
         new_centers = xp.where(
             nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], centers
         )
-        if labels_prev is None:
-            n_changed = xp.asarray(float(n), dtype=acc, device=dev)
+        inertia = xp.sum(xp.astype(sqdist, acc) * w_acc)
+        if labels_prev is None:  # full_like: a Dask array of CuPy blocks keeps CuPy blocks
+            n_changed = xp.full_like(inertia, float(n))
         else:
             n_changed = xp.sum(xp.astype(xp.logical_and(labels != labels_prev, weighs), acc))
         stats = xp.stack(
             [
                 n_changed,
                 xp.sum(xp.astype(xp.logical_not(nonempty), acc)),
-                xp.sum(xp.astype(sqdist, acc) * w_acc),
+                inertia,
                 _sq_shift(xp, new_centers, centers, acc),
             ]
+        )
+        # lazy state is materialised in the same pass that yields the statistics, so the next
+        # iteration starts from it (Dask: one graph execution per iteration; eager: no-op)
+        stats, new_centers, labels, sqdist, sums, weights = persist(
+            stats, new_centers, labels, sqdist, sums, weights
         )
         (stats,) = to_host(stats)
         n_changed, n_empty, inertia, shift = int(stats[0]), int(stats[1]), stats[2], stats[3]
@@ -101,7 +107,8 @@ def lloyd(
             new_centers = relocate_empty_clusters(
                 X, sample_weight, labels, sqdist, sums, weights, centers, n_empty
             )
-            (shift,) = to_host(_sq_shift(xp, new_centers, centers, acc))
+            new_centers, shift = persist(new_centers, _sq_shift(xp, new_centers, centers, acc))
+            (shift,) = to_host(shift)
         centers, labels_prev = new_centers, labels
         shift = float(shift)
 
@@ -127,7 +134,8 @@ def lloyd(
     else:
         # the centres moved after the last assignment: relabel so labels_ matches centres
         labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
-        (inertia,) = to_host(xp.sum(xp.astype(sqdist, acc) * w_acc))
+        labels, inertia = persist(labels, xp.sum(xp.astype(sqdist, acc) * w_acc))
+        (inertia,) = to_host(inertia)
         inertia = float(inertia)
     if verbose:
         print(_stop_message(stop_reason, iteration, shift, tol))
@@ -184,7 +192,7 @@ def relocate_empty_clusters(
     far = far[:n_moved]
     points = xp.take(X, far, axis=0)
     point_w = xp.take(sample_weight, far)
-    cluster_ids = xp.arange(k, dtype=labels.dtype, device=dev)
+    cluster_ids = from_numpy(np.arange(k), xp, dev, dtype=labels.dtype)  # Dask: CuPy blocks too
     leaves = xp.astype(xp.take(labels, far)[:, None] == cluster_ids, X.dtype)  # (m, k)
     sums = sums - leaves.T @ (points * point_w[:, None])
     weights = weights - leaves.T @ point_w

@@ -22,8 +22,13 @@ __all__ = [
     "host_rng",
     "is_lazy",
     "namespace_name",
+    "persist",
+    "row_blocked",
+    "small_from_local",
+    "small_to_local",
     "to_host",
     "to_numpy",
+    "unique_values",
 ]
 
 
@@ -120,6 +125,79 @@ def to_host(*arrays: Any) -> tuple[np.ndarray, ...]:
     return tuple(to_numpy(a) for a in arrays)
 
 
+# ---- lazy (Dask) hooks: identities for eager libraries, so the engine is written once ----
+def _is_dask(a: Any) -> bool:
+    return type(a).__module__.startswith("dask")
+
+
+def persist(*arrays: Any) -> tuple[Any, ...]:
+    """Lazy (Dask) arrays computed together and kept where they are (the workers' memory), so
+    that later graphs start from the results instead of recomputing them; other arrays are
+    returned as they are. On a ``dask.distributed`` cluster this returns at once: the values are
+    waited for by the next :func:`to_host`."""
+    if arrays and any(_is_dask(a) for a in arrays):
+        import dask
+
+        return tuple(dask.persist(*arrays))
+    return arrays
+
+
+def row_blocked(X: Any, *per_row: Any) -> tuple[Any, ...]:
+    """Dask: ``X`` with all the columns of a row in one block, and the per-row arrays (shape
+    (n,)) blocked like its rows and held by the same library as its blocks (the Array API's
+    creation functions make NumPy blocks, also for Dask arrays of CuPy). Others: unchanged."""
+    if not _is_dask(X):
+        return (X, *per_row)
+    X = X.rechunk({1: -1})
+    return (X, *(_blocks_like(a.rechunk((X.chunks[0],)), X) for a in per_row))
+
+
+def _blocks_like(a: Any, like: Any) -> Any:
+    if type(a._meta) is type(like._meta):
+        return a
+    library = array_api_compat.array_namespace(like._meta)
+    return a.map_blocks(library.asarray, meta=library.asarray(a._meta))
+
+
+def unique_values(a: Any) -> np.ndarray:
+    """The distinct values of ``a``, sorted, on the host (Dask: one compute, every block reduced
+    by its own library where it lives, so only distinct values travel)."""
+    if _is_dask(a):
+        import dask
+
+        per_block = a.map_blocks(
+            _block_unique, chunks=((np.nan,) * a.numblocks[0],), dtype=a.dtype, meta=a._meta
+        )
+        (values,) = dask.compute(per_block)
+        return np.unique(to_numpy(values))
+    return np.unique(to_numpy(array_namespace(a).unique_values(a)))
+
+
+def _block_unique(block: Any) -> Any:
+    return array_api_compat.array_namespace(block).unique_values(block)
+
+
+def small_to_local(*arrays: Any) -> tuple[Any, ...]:
+    """Small lazy arrays (a few times k x d) computed, in one pass, into arrays of their blocks'
+    library (NumPy or CuPy) so that a sequential algorithm runs on them in one process; arrays
+    of eager libraries are returned as they are (they stay on their device)."""
+    if arrays and _is_dask(arrays[0]):
+        import dask
+
+        return tuple(dask.compute(*arrays))
+    return arrays
+
+
+def small_from_local(a: Any, like: Any) -> Any:
+    """``a`` (from :func:`small_to_local`) back in the namespace of ``like``: a one-block Dask
+    array when ``like`` is a Dask array, ``a`` itself otherwise."""
+    if _is_dask(like) and not _is_dask(a):
+        import dask.array as da
+
+        return da.from_array(a, chunks=a.shape, asarray=False)
+    return a
+
+
 def compat_namespace(xp: Any) -> Any:
     """The array-api-compat namespace for a library module (``torch``, ``numpy``, ...)."""
     return array_api_compat.array_namespace(xp.asarray(0))
@@ -132,12 +210,20 @@ def from_numpy(a: Any, xp: Any, device: Any, dtype: Any = None) -> Any:
     if namespace_name(xp) == "dask":
         import dask.array as da
 
-        return da.from_array(a if dtype is None else a.astype(_numpy_dtype(dtype)))
+        a = a if dtype is None else a.astype(_numpy_dtype(dtype))
+        if device not in (None, "cpu"):  # what a Dask array of CuPy blocks reports
+            import cupy
+
+            return da.from_array(cupy.asarray(a), chunks=a.shape, asarray=False)
+        return da.from_array(a)
     return xp.asarray(a, dtype=dtype, device=device)
 
 
 def _numpy_dtype(dtype: Any) -> np.dtype:
-    return np.dtype(str(dtype).rsplit(".", 1)[-1])
+    try:  # Dask's dtypes are NumPy's (np.float64 is a type, whose str() is "<class ...>")
+        return np.dtype(dtype)
+    except TypeError:
+        return np.dtype(str(dtype).rsplit(".", 1)[-1])
 
 
 def host_rng(random_state: Any) -> np.random.Generator:

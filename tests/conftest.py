@@ -113,7 +113,7 @@ def make_backend(name: str, device: Any) -> Backend:
     if name in ("cupy",) or device == "cuda":
         if not cuda_answers("cupy" if name == "cupy" else "torch"):
             pytest.skip(f"no CUDA device answers for {name}")
-    module = pytest.importorskip(name)
+    module = pytest.importorskip("dask.array" if name == "dask" else name)
     xp = compat_namespace(module)
     if name == "array_api_strict" and device is not None:
         device = module.Device(device)

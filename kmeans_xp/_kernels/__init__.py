@@ -19,6 +19,7 @@ OPERATIONS = ("assign", "segment_sum", "lloyd_step")
 _NATIVE = {
     "torch": ".torch",
     "cupy": ".cupy",
+    "dask": ".dask",
 }
 
 _cache: dict[str, SimpleNamespace] = {}
