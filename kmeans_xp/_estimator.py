@@ -583,7 +583,7 @@ def _check_sample_weight(sample_weight: Any, n: int, xp: Any, dev: Any, dtype: A
     # one sync (Dask: one compute) for all three checks
     finite, negative, total = to_host(xp.all(xp.isfinite(w)), xp.any(w < 0), xp.sum(w))
     if not bool(finite):
-        raise ValueError("sample_weight contains NaN or infinity; every value must be finite")
+        _check_finite(xp, w, "sample_weight")  # raises, naming NaN or infinity
     if bool(negative):
         raise ValueError("sample_weight must be >= 0; got negative weights")
     if not float(total) > 0:
