@@ -78,10 +78,11 @@ def random_rows(
     """``n_clusters`` distinct rows drawn without replacement (weighted by ``sample_weight``)."""
     xp = array_namespace(X)
     n = X.shape[0]
-    if unit_weight:
+    w = None if unit_weight else to_numpy(sample_weight).astype(np.float64)
+    if w is None or np.all(w == w[0]):
+        # equal weights draw exactly what no weights draw (same seed, same rows)
         chosen = rng.permutation(n)[:n_clusters]
     else:
-        w = to_numpy(sample_weight).astype(np.float64)
         chosen = rng.choice(n, size=n_clusters, replace=False, p=w / w.sum())
     indices = from_numpy(chosen.astype(np.int64), xp, device_of(X))
     return xp.take(X, indices, axis=0), indices
