@@ -110,14 +110,20 @@ def _sqdist_to(X: Any, x_sq: Any, centers: Any) -> Any:
 def random_rows(
     X: Any, n_clusters: int, sample_weight: Any, rng: np.random.Generator, *, unit_weight: bool
 ) -> tuple[Any, Any]:
-    """``n_clusters`` distinct rows drawn without replacement (weighted by ``sample_weight``)."""
+    """``n_clusters`` distinct rows drawn without replacement (weighted by ``sample_weight``);
+    rows of weight zero are drawn only when fewer than ``n_clusters`` rows have weight."""
     xp = array_namespace(X)
     n = X.shape[0]
-    if unit_weight:
+    w = None if unit_weight else to_numpy(sample_weight).astype(np.float64)
+    if w is None or np.all(w == w[0]):
+        # equal weights draw exactly what no weights draw (same seed, same rows)
         chosen = rng.permutation(n)[:n_clusters]
     else:
-        w = to_numpy(sample_weight).astype(np.float64)
-        chosen = rng.choice(n, size=n_clusters, replace=False, p=w / w.sum())
+        weighted = min(n_clusters, int(np.count_nonzero(w > 0)))
+        chosen = rng.choice(n, size=weighted, replace=False, p=w / w.sum())
+        if weighted < n_clusters:  # fewer rows with weight than clusters: add weightless rows
+            weightless = rng.permutation(np.flatnonzero(w <= 0))[: n_clusters - weighted]
+            chosen = np.concatenate([chosen, weightless])
     indices = from_numpy(chosen.astype(np.int64), xp, device_of(X))
     return xp.take(X, indices, axis=0), indices
 
