@@ -5,6 +5,7 @@ Inputs are validated here, where they enter; the engine (``_lloyd``, ``_kernels`
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from collections.abc import Callable
@@ -127,7 +128,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         n, d = X.shape
         self._check_params(n)
         dtype = float_dtype(xp, X.dtype, dev)
-        Xf = xp.astype(X, dtype)
+        Xf = xp.astype(X, dtype, copy=False)  # Xc below is the fit's own copy
         w = _check_sample_weight(sample_weight, n, xp, dev, dtype)
         k = int(self.n_clusters)
 
@@ -450,8 +451,8 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
 def _mean_variance(xp: Any, Xc: Any, dev: Any) -> float:
     """mean(var(X, axis=0)) of centred data, on the host: the scale of the relative ``tol``."""
     acc = accumulation_dtype(xp, dev)
-    (value,) = to_host(xp.mean(xp.astype(Xc, acc) ** 2))
-    return float(value)
+    (value,) = to_host(xp.sum(Xc * Xc, dtype=acc))  # no float64 copy of X
+    return float(value) / math.prod(Xc.shape)
 
 
 def _itemsize(xp: Any, dtype: Any) -> int:

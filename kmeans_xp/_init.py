@@ -47,19 +47,24 @@ def kmeans_plusplus(
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(n_clusters))
     x_sq = xp.sum(X * X, axis=1)
-    w_acc = xp.astype(sample_weight, acc)
 
-    first = _weighted_draw(xp, xp.cumulative_sum(w_acc), rng.uniform(size=1))
-    center = xp.take(X, first, axis=0)
-    closest = _sqdist_to(X, x_sq, center)[:, 0]
+    def sqdist_from(rows: Any) -> Any:
+        # (m, n): one contiguous row of distances per candidate, the -2 folded into the
+        # candidates, clamped at zero
+        c_sq = xp.sum(rows * rows, axis=1)
+        return xp.clip((-2.0 * rows) @ X.T + x_sq + c_sq[:, None], min=0.0)
+
+    # products in X's dtype, sums in float64 where the device has it: no n-long float64 copies
+    first = _weighted_draw(xp, xp.cumulative_sum(sample_weight, dtype=acc), rng.uniform(size=1))
+    closest = sqdist_from(xp.take(X, first, axis=0))[0, :]
     chosen = [first]
     for _ in range(1, n_clusters):
-        cumulative = xp.cumulative_sum(xp.astype(closest, acc) * w_acc)
+        cumulative = xp.cumulative_sum(closest * sample_weight, dtype=acc)
         candidates = _weighted_draw(xp, cumulative, rng.uniform(size=n_local_trials))
-        dist = xp.minimum(closest[:, None], _sqdist_to(X, x_sq, xp.take(X, candidates, axis=0)))
-        potential = xp.sum(xp.astype(dist, acc) * w_acc[:, None], axis=0)
+        dist = xp.minimum(sqdist_from(xp.take(X, candidates, axis=0)), closest)
+        potential = xp.sum(dist * sample_weight, axis=1, dtype=acc)
         best = xp.argmin(potential, keepdims=True)
-        closest = xp.take(dist, best, axis=1)[:, 0]
+        closest = xp.take(dist, best, axis=0)[0, :]
         chosen.append(xp.take(candidates, best))
     indices = xp.concat(chosen)
     return xp.take(X, indices, axis=0), indices

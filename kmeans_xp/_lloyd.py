@@ -84,18 +84,21 @@ def lloyd(
         if labels_prev is None:
             n_changed = xp.asarray(float(n), dtype=acc, device=dev)
         else:
-            n_changed = xp.sum(xp.astype(labels != labels_prev, acc))
+            n_changed = xp.astype(xp.count_nonzero(labels != labels_prev), acc)
         stats = xp.stack(
             [
                 n_changed,
                 xp.sum(xp.astype(xp.logical_not(nonempty), acc)),
-                xp.sum(xp.astype(sqdist, acc) * w_acc),
+                # per-row products in X's dtype, summed in float64: no n-long float64 copies
+                xp.sum(sqdist * sample_weight, dtype=acc),
                 _sq_shift(xp, new_centers, centers, acc),
             ]
         )
         (stats,) = to_host(stats)
         n_changed, n_empty, inertia, shift = int(stats[0]), int(stats[1]), stats[2], stats[3]
         if n_empty:
+            # exact distances to the old centres (a native step's may be rounded); rare path
+            _, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
             new_centers = relocate_empty_clusters(
                 X, sample_weight, labels, sqdist, sums, weights, centers, n_empty
             )
@@ -119,14 +122,13 @@ def lloyd(
             stop_reason = TOL
             break
 
-    if stop_reason == STRICT:
-        # labels are the assignment to the previous centres, whose means are the same centres
-        inertia = float(inertia)
-    else:
-        # the centres moved after the last assignment: relabel so labels_ matches centres
-        labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
-        (inertia,) = to_host(xp.sum(xp.astype(sqdist, acc) * w_acc))
-        inertia = float(inertia)
+    # One last assignment to the final centres: when the centres moved after the last step it
+    # relabels, so that labels_ matches the centres; after a strict stop it reproduces the
+    # labels (the centres are the same). Either way inertia_ comes from the exact distances
+    # (a native step may return them rounded, see _kernels/numpy.py).
+    labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
+    (inertia,) = to_host(xp.sum(xp.astype(sqdist, acc) * w_acc))
+    inertia = float(inertia)
     if verbose:
         print(_stop_message(stop_reason, iteration, shift, tol))
     return LloydResult(centers, labels, inertia, iteration, stop_reason)

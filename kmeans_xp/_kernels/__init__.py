@@ -16,7 +16,7 @@ from . import portable
 OPERATIONS = ("assign", "segment_sum", "lloyd_step")
 
 # namespace name -> module holding its native fast paths
-_NATIVE = {}
+_NATIVE = {"numpy": ".numpy"}
 
 _cache: dict[str, SimpleNamespace] = {}
 
