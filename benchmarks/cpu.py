@@ -128,12 +128,14 @@ def _timed(fn: Callable[[], tuple[int, float]]) -> tuple[float, int, float]:
     return time.perf_counter() - start, int(n_iter), float(inertia)
 
 
-def _race(contenders: dict[str, Callable], rounds: int, min_round_s: float) -> dict:
+def _race(
+    contenders: dict[str, Callable], rounds: int, min_round_s: float, warm_up: bool = True
+) -> dict:
     """Best time of each contender: one warm-up each, then ``rounds`` rounds in which they
     alternate (the order rotates); a round repeats a contender until ``min_round_s`` passed."""
     names = list(contenders)
     best = {name: {"s": float("inf")} for name in names}
-    for name in names:  # warm-up
+    for name in names if warm_up else ():
         _timed(contenders[name])
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
@@ -190,7 +192,8 @@ def run_case(name: str, rounds: int, fit_rounds: int, fit_seeds: int, use_faiss:
     per_iter = _race(iter_contenders, rounds, 0.2 if small else 0.0)
     for result in per_iter.values():
         result["s_per_iter"] = result["s"] / result["n_iter"]
-    fit = _race(fit_contenders, fit_rounds, 0.2 if small else 0.0)
+    # the per-iteration race warmed every library up; whole fits of the larger cases are long
+    fit = _race(fit_contenders, fit_rounds, 0.2 if small else 0.0, warm_up=small)
     its = {c: r["n_iter"] for c, r in per_iter.items()}
     return {
         "n": n,
@@ -300,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the per-iteration race")
-    parser.add_argument("--fit-rounds", type=int, default=3, help="rounds of the whole-fit race")
+    parser.add_argument("--fit-rounds", type=int, default=2, help="rounds of the whole-fit race")
     parser.add_argument("--no-faiss", action="store_true", help="leave faiss-cpu out")
     parser.add_argument(
         "--threads",
@@ -309,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         help="threads for every contender (BLAS, OpenMP, kmeans_xp's pool); default: all cores",
     )
     parser.add_argument(
-        "--fit-seeds", type=int, default=1, help="seeds per whole-fit timing (their total time)"
+        "--fit-seeds", type=int, default=2, help="seeds per whole-fit timing (their total time)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for JSON and markdown")
     parser.add_argument("--tag", default="", help="suffix of the result file names")

@@ -450,8 +450,9 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
 
 def _mean_variance(xp: Any, Xc: Any, dev: Any) -> float:
     """mean(var(X, axis=0)) of centred data, on the host: the scale of the relative ``tol``."""
-    acc = accumulation_dtype(xp, dev)
-    (value,) = to_host(xp.sum(Xc * Xc, dtype=acc))  # no float64 copy of X
+    # summed in X's dtype (pairwise in NumPy): a float64 cast of X costs more than this scale
+    # needs, it only sets the tolerance
+    (value,) = to_host(xp.sum(Xc * Xc))
     return float(value) / math.prod(Xc.shape)
 
 

@@ -153,7 +153,7 @@ class _Pass:
                 member[...] = mask
                 if not unit:
                     member *= wb
-                weights += np.add.reduce(member, axis=1)
+                weights += member @ buf.ones[:m]
                 sums += (member @ rows).reshape(-1)
             else:  # one bincount over (cluster, feature) pairs
                 index = np.multiply(lab, d, out=buf.index_base[:m])
@@ -172,16 +172,13 @@ class _Pass:
         else:
             np.matmul(self.minus_2_c, rows.T, out=scores)
         np.add(scores, self.c_sq[:, None], out=scores)
-        best = np.minimum.reduce(scores, axis=0, out=buf.best[:m])
-        # argmin with first-index ties: count the leading clusters that are not the best
-        lab = buf.lab[:m]
-        lab[...] = 0
-        not_yet, differs = buf.not_yet[:m], buf.differs[:m]
-        np.not_equal(scores[0], best, out=not_yet)
+        # argmin with first-index ties: a running minimum down the clusters (in place), then
+        # count the clusters whose running minimum is still above the overall one
         for j in range(1, k):
-            np.add(lab, not_yet.view(np.int8), out=lab)
-            np.not_equal(scores[j], best, out=differs)
-            np.logical_and(not_yet, differs, out=not_yet)
+            np.minimum(scores[j - 1], scores[j], out=scores[j])
+        best = scores[k - 1]
+        above = np.greater(scores, best, out=buf.mask[: k * m].reshape(k, m))
+        lab = np.add.reduce(above.view(np.int8), axis=0, out=buf.lab[:m])
         return best, lab
 
     def _assign_by_row(self, rows, m, buf, out):
@@ -207,16 +204,15 @@ class _Buffers:
         self.scores = np.empty(m * k, dtype=dtype)
         self.rows = np.empty((m, d), dtype=dtype)
         if by_cluster:
-            self.best = np.empty(m, dtype=dtype)
             self.lab = np.empty(m, dtype=np.int8)
-            self.not_yet = np.empty(m, dtype=bool)
-            self.differs = np.empty(m, dtype=bool)
         else:
             self.flat_index = np.arange(m) * k
         if one_hot:
             self.ids = np.arange(k, dtype=np.int8 if by_cluster else np.int64)[:, None]
-            self.mask = np.empty(k * m, dtype=bool)
             self.member = np.empty(k * m, dtype=dtype)
+            self.ones = np.ones(m, dtype=dtype)
+        if one_hot or by_cluster:
+            self.mask = np.empty(k * m, dtype=bool)
         else:
             self.features = np.arange(d)
             self.index_base = np.empty(m, dtype=np.int64)
