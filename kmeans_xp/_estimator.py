@@ -402,7 +402,10 @@ or callable, default "auto"
         )
 
     def _warn_if_fewer_clusters(self, xp) -> None:
-        found = unique_values(self.labels_).shape[0]  # Dask: one compute over the labels
+        if namespace_name(xp) == "numpy":  # a counting pass instead of unique's hash or sort
+            found = int(np.count_nonzero(np.bincount(self.labels_, minlength=self.n_clusters)))
+        else:
+            found = unique_values(self.labels_).shape[0]  # Dask: one compute over the labels
         if found < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({found}) found smaller than "

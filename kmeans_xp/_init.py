@@ -65,22 +65,26 @@ def kmeans_plusplus(
     # no gather; the indices are mapped back to the caller's rows at the end
     order = _row_order(X)
     X_ordered = xp.take(X, order, axis=0)
+    w_ordered = xp.take(sample_weight, order)
     x_sq = xp.sum(X_ordered * X_ordered, axis=1)
-    w_acc = xp.take(xp.astype(sample_weight, acc), order)
 
-    first = _weighted_draw(xp, xp.cumulative_sum(w_acc), rng.uniform(size=1))
-    center = xp.take(X_ordered, first, axis=0)
-    closest = _sqdist_to(X_ordered, x_sq, center)[:, 0]
+    def sqdist_from(rows: Any) -> Any:
+        # (m, n): one contiguous row of distances per candidate, the -2 folded into the
+        # candidates, clamped at zero
+        c_sq = xp.sum(rows * rows, axis=1)
+        return xp.clip((-2.0 * rows) @ X_ordered.T + x_sq + c_sq[:, None], min=0.0)
+
+    # products in X's dtype, sums in float64 where the device has it: no n-long float64 copies
+    first = _weighted_draw(xp, xp.cumulative_sum(w_ordered, dtype=acc), rng.uniform(size=1))
+    closest = sqdist_from(xp.take(X_ordered, first, axis=0))[0, :]
     chosen = [first]
     for _ in range(1, n_clusters):
-        cumulative = xp.cumulative_sum(xp.astype(closest, acc) * w_acc)
+        cumulative = xp.cumulative_sum(closest * w_ordered, dtype=acc)
         candidates = _weighted_draw(xp, cumulative, rng.uniform(size=n_local_trials))
-        dist = xp.minimum(
-            closest[:, None], _sqdist_to(X_ordered, x_sq, xp.take(X_ordered, candidates, axis=0))
-        )
-        potential = xp.sum(xp.astype(dist, acc) * w_acc[:, None], axis=0)
+        dist = xp.minimum(sqdist_from(xp.take(X_ordered, candidates, axis=0)), closest)
+        potential = xp.sum(dist * w_ordered, axis=1, dtype=acc)
         best = xp.argmin(potential, keepdims=True)
-        closest = xp.take(dist, best, axis=1)[:, 0]
+        closest = xp.take(dist, best, axis=0)[0, :]
         chosen.append(xp.take(candidates, best))
     indices = xp.take(order, xp.concat(chosen))
     return xp.take(X, indices, axis=0), indices
@@ -98,13 +102,6 @@ def _row_order(X: Any) -> Any:
     direction = np.random.default_rng(_ORDER_SEED).standard_normal(X.shape[1])
     key = X @ from_numpy(direction, xp, device_of(X), dtype=X.dtype)
     return xp.argsort(key, stable=True)
-
-
-def _sqdist_to(X: Any, x_sq: Any, centers: Any) -> Any:
-    """Squared distances (n x m) from every row to each of a few centres, clamped at zero."""
-    xp = array_namespace(X)
-    c_sq = xp.sum(centers * centers, axis=1)
-    return xp.clip(x_sq[:, None] - 2.0 * (X @ centers.T) + c_sq, min=0.0)
 
 
 def random_rows(

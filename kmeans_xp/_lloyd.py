@@ -69,7 +69,6 @@ def lloyd(
     dev = device_of(X)
     acc = accumulation_dtype(xp, dev)
     n = X.shape[0]
-    w_acc = xp.astype(sample_weight, acc)
     # a weightless row changing cluster changes no centre: it must not block strict convergence
     weighs = sample_weight > 0
     labels_prev = None
@@ -83,11 +82,14 @@ def lloyd(
         new_centers = xp.where(
             nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], centers
         )
-        inertia = xp.sum(xp.astype(sqdist, acc) * w_acc)
+        # per-row products in X's dtype, summed in float64: no n-long float64 copies
+        inertia = xp.sum(sqdist * sample_weight, dtype=acc)
         if labels_prev is None:  # full_like: a Dask array of CuPy blocks keeps CuPy blocks
             n_changed = xp.full_like(inertia, float(n))
         else:
-            n_changed = xp.sum(xp.astype(xp.logical_and(labels != labels_prev, weighs), acc))
+            n_changed = xp.astype(
+                xp.count_nonzero(xp.logical_and(labels != labels_prev, weighs)), acc
+            )
         stats = xp.stack(
             [
                 n_changed,
@@ -104,6 +106,8 @@ def lloyd(
         (stats,) = to_host(stats)
         n_changed, n_empty, inertia, shift = int(stats[0]), int(stats[1]), stats[2], stats[3]
         if n_empty:
+            # exact distances to the old centres (a native step's may be rounded); rare path
+            _, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
             new_centers = relocate_empty_clusters(
                 X, sample_weight, labels, sqdist, sums, weights, centers, n_empty
             )
@@ -128,15 +132,14 @@ def lloyd(
             stop_reason = TOL
             break
 
-    if stop_reason == STRICT:
-        # labels are the assignment to the previous centres, whose means are the same centres
-        inertia = float(inertia)
-    else:
-        # the centres moved after the last assignment: relabel so labels_ matches centres
-        labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
-        labels, inertia = persist(labels, xp.sum(xp.astype(sqdist, acc) * w_acc))
-        (inertia,) = to_host(inertia)
-        inertia = float(inertia)
+    # One last assignment to the final centres: when the centres moved after the last step it
+    # relabels, so that labels_ matches the centres; after a strict stop it reproduces the
+    # labels (the centres are the same). Either way inertia_ comes from the exact distances
+    # (a native step may return them rounded, see _kernels/numpy.py).
+    labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
+    labels, inertia = persist(labels, xp.sum(sqdist * sample_weight, dtype=acc))
+    (inertia,) = to_host(inertia)
+    inertia = float(inertia)
     if verbose:
         print(_stop_message(stop_reason, iteration, shift, tol))
     return LloydResult(centers, labels, inertia, iteration, stop_reason)

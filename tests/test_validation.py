@@ -77,7 +77,10 @@ def test_sparse_input_is_refused_with_a_message_saying_so():
         ({"n_clusters": "2"}, r"n_clusters must be an integer >= 1; got '2'"),
         ({"n_clusters": True}, r"n_clusters must be an integer >= 1; got True"),
         ({"n_clusters": 6}, r"n_samples=5 should be >= n_clusters=6"),
-        ({"init": "kmeans++"}, r"init must be one of \('auto', 'k-means\+\+', 'k-means\|\|', 'random'\).*'kmeans\+\+'"),
+        (
+            {"init": "kmeans++"},
+            r"init must be one of \('auto', 'k-means\+\+', 'k-means\|\|', 'random'\).*'kmeans\+\+'",
+        ),
         ({"init": np.zeros((3, 2))}, r"shape \(n_clusters, n_features\) = \(2, 2\); got \(3, 2\)"),
         ({"init": np.zeros((2, 3))}, r"shape \(n_clusters, n_features\) = \(2, 2\); got \(2, 3\)"),
         ({"init": np.zeros(2)}, r"shape \(n_clusters, n_features\) = \(2, 2\); got \(2,\)"),

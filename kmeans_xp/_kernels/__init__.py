@@ -17,6 +17,7 @@ OPERATIONS = ("assign", "segment_sum", "lloyd_step")
 
 # namespace name -> module holding its native fast paths
 _NATIVE = {
+    "numpy": ".numpy",
     "torch": ".torch",
     "cupy": ".cupy",
     "dask": ".dask",

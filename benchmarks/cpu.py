@@ -1,0 +1,379 @@
+"""CPU benchmark: kmeans_xp against scikit-learn and faiss-cpu, side by side.
+
+    python -m benchmarks.cpu [--cases NAME ...] [--rounds 5] [--fit-rounds 3] [--out DIR]
+
+Every contender gets the same float32 data in one process. Two figures per case:
+
+- ``iter``: time per Lloyd iteration, from a fit of exactly 10 iterations (``max_iter=10``,
+  ``tol=0``, ``n_init=1``) from the same initial centres (rows of X drawn once), divided by the
+  iterations the contender reports having run (checked to be 10 for every contender);
+- ``fit``: a whole default fit (k-means++, ``n_init=1``, default ``tol``, run to convergence;
+  faiss: its own defaults, random init and 25 iterations on a subsample).
+
+After one warm-up run of each, the contenders alternate over several rounds and the best time
+of each is kept: these machines are shared and stall at random, so only the ratios of one run
+mean much. The table is printed and written as JSON (with the CPU, cores, BLAS threads and
+load) and as markdown to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import kmeans_xp
+
+ITERATIONS = 10  # the per-iteration figure runs exactly this many Lloyd iterations
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# name -> (n, d, k, cluster_std); the article's case is its exact data set
+CASES = {
+    "2000x2_k3": (2_000, 2, 3, 1.35),
+    "100kx16_k16": (100_000, 16, 16, 6.0),
+    "1Mx2_k8": (1_000_000, 2, 8, 4.0),
+    "200kx64_k256": (200_000, 64, 256, 6.0),
+    "60kx784_k10": (60_000, 784, 10, 12.0),
+}
+
+
+def make_data(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """float32 X (overlapping Gaussian blobs, so 10 iterations never converge early) and the
+    shared initial centres: k distinct rows of X drawn once."""
+    n, d, k, std = CASES[name]
+    if name == "2000x2_k3":  # the article's data
+        X, _ = kmeans_xp.make_blobs(2000, 2, centers=3, cluster_std=1.35, random_state=11)
+    else:
+        X, _ = kmeans_xp.make_blobs(n, d, centers=k, cluster_std=std, random_state=0)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    rows = np.random.default_rng(1).choice(n, size=k, replace=False)
+    return X, np.ascontiguousarray(X[np.sort(rows)])
+
+
+# ------------------------------------------------------------------ contenders
+# each returns (iterations run, inertia) so the harness can check what was timed
+
+
+def kmeans_xp_iter(X, init):
+    est = kmeans_xp.KMeans(init.shape[0], init=init, n_init=1, max_iter=ITERATIONS, tol=0.0)
+    est.fit(X)
+    return est.n_iter_, est.inertia_
+
+
+def kmeans_xp_fit(X, k, seed):
+    est = kmeans_xp.KMeans(k, random_state=seed).fit(X)
+    return est.n_iter_, est.inertia_
+
+
+def sklearn_iter(X, init):
+    from sklearn.cluster import KMeans
+
+    est = KMeans(
+        init.shape[0], init=init, n_init=1, max_iter=ITERATIONS, tol=0.0, algorithm="lloyd"
+    )
+    est.fit(X)
+    return est.n_iter_, est.inertia_
+
+
+def sklearn_fit(X, k, seed):
+    from sklearn.cluster import KMeans
+
+    est = KMeans(k, n_init=1, random_state=seed).fit(X)
+    return est.n_iter_, est.inertia_
+
+
+def faiss_iter(X, init):
+    import faiss
+
+    km = faiss.Kmeans(
+        X.shape[1],
+        init.shape[0],
+        niter=ITERATIONS,
+        nredo=1,
+        min_points_per_centroid=1,
+        max_points_per_centroid=X.shape[0],  # no subsampling: the same rows as the others
+    )
+    km.train(X, init_centroids=init)
+    return len(km.obj), float(km.obj[-1])
+
+
+def faiss_fit(X, k, seed):
+    import faiss
+
+    km = faiss.Kmeans(X.shape[1], k, seed=seed)
+    km.train(X)
+    return len(km.obj), float(km.obj[-1])
+
+
+def _has_faiss() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------- timing
+def _timed(fn: Callable[[], tuple[int, float]]) -> tuple[float, int, float]:
+    start = time.perf_counter()
+    n_iter, inertia = fn()
+    return time.perf_counter() - start, int(n_iter), float(inertia)
+
+
+def _race(
+    contenders: dict[str, Callable], rounds: int, min_round_s: float, warm_up: bool = True
+) -> dict:
+    """Best time of each contender: one warm-up each, then ``rounds`` rounds in which they
+    alternate (the order rotates); a round repeats a contender until ``min_round_s`` passed."""
+    names = list(contenders)
+    best = {name: {"s": float("inf")} for name in names}
+    for name in names if warm_up else ():
+        _timed(contenders[name])
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            spent = 0.0
+            while True:
+                s, n_iter, inertia = _timed(contenders[name])
+                spent += s
+                if s < best[name]["s"]:
+                    best[name] = {"s": s, "n_iter": n_iter, "inertia": inertia}
+                if spent >= min_round_s:
+                    break
+    return best
+
+
+def _seeds(fit: Callable, X: np.ndarray, k: int, n_seeds: int) -> Callable:
+    """A whole-fit contender over seeds 0..n_seeds-1: total iterations and mean inertia."""
+
+    def run():
+        results = [fit(X, k, seed) for seed in range(n_seeds)]
+        return sum(r[0] for r in results), float(np.mean([r[1] for r in results]))
+
+    return run
+
+
+def _limit_threads(n: int, use_faiss: bool) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from kmeans_xp._kernels import numpy as numpy_kernels
+
+    numpy_kernels.THREADS = n
+    threadpool_limits(n)  # BLAS and OpenMP (scikit-learn), for the rest of the process
+    if use_faiss:
+        import faiss
+
+        faiss.omp_set_num_threads(n)
+
+
+def run_case(name: str, rounds: int, fit_rounds: int, fit_seeds: int, use_faiss: bool) -> dict:
+    X, init = make_data(name)
+    n, d, k, _ = CASES[name]
+    iter_contenders = {
+        "kmeans_xp": lambda: kmeans_xp_iter(X, init),
+        "sklearn": lambda: sklearn_iter(X, init),
+    }
+    fit_contenders = {
+        "kmeans_xp": _seeds(kmeans_xp_fit, X, k, fit_seeds),
+        "sklearn": _seeds(sklearn_fit, X, k, fit_seeds),
+    }
+    if use_faiss:
+        iter_contenders["faiss"] = lambda: faiss_iter(X, init)
+        fit_contenders["faiss"] = _seeds(faiss_fit, X, k, fit_seeds)
+    small = n * d * k < 1_000_000
+    per_iter = _race(iter_contenders, rounds, 0.2 if small else 0.0)
+    for result in per_iter.values():
+        result["s_per_iter"] = result["s"] / result["n_iter"]
+    # the per-iteration race warmed every library up; whole fits of the larger cases are long
+    fit = _race(fit_contenders, fit_rounds, 0.2 if small else 0.0, warm_up=small)
+    its = {c: r["n_iter"] for c, r in per_iter.items()}
+    return {
+        "n": n,
+        "d": d,
+        "k": k,
+        "iterations_checked": all(v == ITERATIONS for v in its.values()),
+        "iter": per_iter,
+        "fit": fit,
+    }
+
+
+# ---------------------------------------------------------------------- report
+def machine() -> dict:
+    info = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "kmeans_xp": kmeans_xp.__version__,
+        "env": {
+            key: os.environ.get(key)
+            for key in (
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_L2_SIZE",
+                "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+            )
+        },
+    }
+    try:
+        import sklearn
+
+        info["sklearn"] = sklearn.__version__
+    except ImportError:
+        pass
+    try:
+        import faiss
+
+        info["faiss"] = faiss.__version__
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [
+            {
+                key: pool.get(key)
+                for key in (
+                    "user_api",
+                    "internal_api",
+                    "prefix",
+                    "num_threads",
+                    "version",
+                    "architecture",
+                )
+            }
+            for pool in threadpool_info()
+        ]
+    except ImportError:
+        info["threadpools"] = "threadpoolctl not installed"
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def table(results: dict, peers: list[str]) -> str:
+    """Markdown table: times in ms and ratios kmeans_xp / peer (below 1: kmeans_xp is faster)."""
+    head = ["case", "figure", "kmeans_xp ms"]
+    for peer in peers:
+        head += [f"{peer} ms", f"xp/{peer}"]
+    head.append("iterations")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, case in results.items():
+        for figure, key in (("per iteration", "s_per_iter"), ("whole fit", "s")):
+            block = case["iter" if key == "s_per_iter" else "fit"]
+            ours = block["kmeans_xp"][key]
+            row = [name, figure, f"{ours * 1e3:.3g}"]
+            for peer in peers:
+                if peer in block:
+                    theirs = block[peer][key]
+                    row += [f"{theirs * 1e3:.3g}", f"{ours / theirs:.2f}"]
+                else:
+                    row += ["-", "-"]
+            row.append(
+                " / ".join(str(block[c]["n_iter"]) for c in ["kmeans_xp", *peers] if c in block)
+            )
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.cpu",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the per-iteration race")
+    parser.add_argument("--fit-rounds", type=int, default=2, help="rounds of the whole-fit race")
+    parser.add_argument("--no-faiss", action="store_true", help="leave faiss-cpu out")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every contender (BLAS, OpenMP, kmeans_xp's pool); default: all cores",
+    )
+    parser.add_argument(
+        "--fit-seeds", type=int, default=2, help="seeds per whole-fit timing (their total time)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for JSON and markdown")
+    parser.add_argument("--tag", default="", help="suffix of the result file names")
+    parser.add_argument("--note", default="", help="free text stored with the results")
+    args = parser.parse_args(argv)
+
+    peers = ["sklearn"] + (["faiss"] if _has_faiss() and not args.no_faiss else [])
+    if args.threads is not None:
+        _limit_threads(args.threads, "faiss" in peers)
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    results = {}
+    for name in args.cases:
+        results[name] = run_case(
+            name, args.rounds, args.fit_rounds, args.fit_seeds, "faiss" in peers
+        )
+        for line in table({name: results[name]}, peers).splitlines()[2:]:
+            print(line, flush=True)
+    elapsed = time.perf_counter() - started
+
+    text = table(results, peers)
+    print()
+    print(text)
+    ratios = {
+        name: {
+            "iter_vs_sklearn": case["iter"]["kmeans_xp"]["s_per_iter"]
+            / case["iter"]["sklearn"]["s_per_iter"],
+            "fit_vs_sklearn": case["fit"]["kmeans_xp"]["s"] / case["fit"]["sklearn"]["s"],
+        }
+        for name, case in results.items()
+    }
+    record = {
+        "command": " ".join(
+            ["python -m benchmarks.cpu", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(elapsed, 1),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "note": args.note,
+        "machine": machine(),
+        "rounds": args.rounds,
+        "fit_rounds": args.fit_rounds,
+        "fit_seeds": args.fit_seeds,
+        "threads": args.threads,
+        "ratios": ratios,
+        "cases": results,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stem = f"cpu_{stamp}{'_' + args.tag if args.tag else ''}"
+    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (args.out / f"{stem}.md").write_text(
+        f"# CPU benchmark {record['date_utc']}\n\n`{record['command']}`\n\n"
+        f"{record['machine']['cpu']}, {record['machine']['cores']} cores; "
+        f"load average before/after: {load_before} / {record['load_average_after']}; "
+        f"took {elapsed:.0f} s.\n\n{args.note}\n\n{text}\n"
+    )
+    print(f"\n{elapsed:.0f} s; written to {args.out / stem}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,270 @@
+"""NumPy fast paths: cache-sized row blocks, preallocated buffers, a fused Lloyd step, both cores.
+
+What the portable kernels do in whole-chunk passes is done here one cache-sized block of rows
+at a time: the scores ``(-2 C) x + ||c||^2`` of a block are written into a reused buffer,
+reduced to labels, and the block's centre sums are accumulated while its rows are still in
+cache. With few clusters and features the scores are laid out cluster-major and the argmin is
+a running minimum over whole rows (NumPy's argmin over short rows costs ~20 ns a row), and the
+centre sums are one-hot matrix products; otherwise argmin per row and one bincount. Large
+inputs are split between a few threads (NumPy and BLAS release the GIL in the matrix products
+and ufuncs), with BLAS held to one thread meanwhile when threadpoolctl is importable, as
+scikit-learn does. Labels and sums are those of ``portable`` (tested in tests/test_kernels*.py).
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+
+try:  # optional: only to keep BLAS single-threaded inside our own worker threads
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+    ThreadpoolController = None
+
+# a block's scores and work arrays take about this many bytes (measured: 2-4 MiB beat 1 MiB,
+# the L2 of one core, on the 2-core AMD EPYC CI machine)
+BLOCK_BYTES = 2 << 20
+MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 256, 32768
+# below this many multiply-adds per step one thread is faster than handing work to a pool
+PARALLEL_MIN_WORK = 2_000_000
+# "few" clusters and features (see _Pass)
+SMALL_K, SMALL_D = 32, 32
+
+_pool: tuple[tuple[int, int], ThreadPoolExecutor] | None = None
+_controller: Any = None
+
+
+# worker threads for large inputs; None: the cores this process may run on (at most 8)
+THREADS: int | None = None
+
+
+def n_threads() -> int:
+    """Worker threads for large inputs."""
+    if THREADS is not None:
+        return max(1, int(THREADS))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The worker pool, made anew after a fork (threads do not survive one) or a resize."""
+    global _pool
+    key = (os.getpid(), n_threads())
+    if _pool is None or _pool[0] != key:
+        _pool = (key, ThreadPoolExecutor(key[1], thread_name_prefix="kmeans_xp"))
+    return _pool[1]
+
+
+def _single_threaded_blas() -> Any:
+    global _controller
+    if ThreadpoolController is None:
+        return nullcontext()
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+class _Pass:
+    """One pass over the rows of X for centres C: the loop-invariant pieces and the pass."""
+
+    def __init__(self, X: np.ndarray, C: np.ndarray, chunk_rows: int):
+        k, d = C.shape
+        self.X, self.C, self.k, self.d = X, C, k, d
+        self.minus_2_c = np.ascontiguousarray(-2.0 * C, dtype=X.dtype)  # the -2 folded in
+        self.c_sq = np.einsum("ij,ij->i", C, C).astype(X.dtype)
+        # few clusters and features: scores laid out cluster-major (k x rows) and reduced with
+        # whole-row ufuncs, since argmin over short rows costs ~20 ns a row; otherwise
+        # row-major scores (rows x k) and argmin per row
+        self.by_cluster = k <= SMALL_K and d <= SMALL_D
+        # few clusters: centre sums as a one-hot matrix product; many: one bincount
+        self.one_hot = k <= SMALL_K
+        per_row = (2 * k + d) if self.one_hot else (k + 2 * d)
+        fit = BLOCK_BYTES // (X.dtype.itemsize * per_row)
+        self.rows = int(max(1, min(chunk_rows, max(MIN_BLOCK_ROWS, min(fit, MAX_BLOCK_ROWS)))))
+
+    def ranges(self, n: int) -> list[tuple[int, int]]:
+        """Contiguous row ranges, one per worker, cut on block boundaries."""
+        work = n * self.k * (self.d + 4)
+        parts = n_threads() if work >= PARALLEL_MIN_WORK else 1
+        blocks = -(-n // self.rows)
+        parts = max(1, min(parts, blocks))
+        per = -(-blocks // parts) * self.rows
+        return [(s, min(s + per, n)) for s in range(0, n, per)]
+
+    def run(self, w: np.ndarray | None, exact: bool, x_sq: np.ndarray | None = None):
+        X = self.X
+        n = X.shape[0]
+        labels = np.empty(n, dtype=np.int64)
+        sqdist = np.empty(n, dtype=X.dtype)
+        unit = w is not None and bool(np.all(w == 1))
+        ranges = self.ranges(n)
+        if len(ranges) == 1:
+            parts = [self.scan(0, n, labels, sqdist, w, unit, exact, x_sq)]
+        else:
+            with _single_threaded_blas():
+                futures = [
+                    _executor().submit(self.scan, s, e, labels, sqdist, w, unit, exact, x_sq)
+                    for s, e in ranges
+                ]
+                parts = [f.result() for f in futures]
+        if w is None:
+            return labels, sqdist, None, None
+        sums, weights = parts[0]
+        for more_sums, more_weights in parts[1:]:
+            sums = sums + more_sums
+            weights = weights + more_weights
+        return labels, sqdist, sums.astype(X.dtype), weights.astype(X.dtype)
+
+    def scan(self, start, stop, labels, sqdist, w, unit, exact, x_sq=None):
+        """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``) and, when ``w`` is
+        given, return their per-cluster weighted sums (float64) and weights. ``x_sq``: the
+        squared norms of the rows when known."""
+        X, k, d = self.X, self.k, self.d
+        m_max = min(self.rows, stop - start)
+        buf = _Buffers(m_max, k, d, X.dtype, self.by_cluster, self.one_hot)
+        sums = np.zeros(k * d, dtype=np.float64) if w is not None else None
+        weights = np.zeros(k, dtype=np.float64) if w is not None else None
+        for s in range(start, stop, m_max):
+            e = min(s + m_max, stop)
+            m = e - s
+            rows = X[s:e]
+            if self.by_cluster:
+                best, lab = self._assign_by_cluster(rows, m, buf)
+                labels[s:e] = lab
+            else:
+                best, lab = self._assign_by_row(rows, m, buf, labels[s:e])
+            if exact:
+                diff = np.take(self.C, labels[s:e], axis=0, out=buf.rows[:m])
+                np.subtract(rows, diff, out=diff)
+                np.copyto(sqdist[s:e], self._row_sq(diff))
+            else:  # ||x||^2 + min(||c||^2 - 2 x.c), clamped: no gather of the centres
+                best += self._row_sq(rows) if x_sq is None else x_sq[s:e]
+                np.maximum(best, 0.0, out=sqdist[s:e])
+            if w is None:
+                continue
+            wb = w[s:e]
+            if self.one_hot:
+                mask = np.equal(lab, buf.ids, out=buf.mask[: k * m].reshape(k, m))
+                member = buf.member[: k * m].reshape(k, m)
+                member[...] = mask
+                if not unit:
+                    member *= wb
+                weights += member @ buf.ones[:m]
+                sums += (member @ rows).reshape(-1)
+            else:  # one bincount over (cluster, feature) pairs
+                index = np.multiply(lab, d, out=buf.index_base[:m])
+                index = np.add(index[:, None], buf.features, out=buf.index[: m * d].reshape(m, d))
+                values = rows if unit else np.multiply(rows, wb[:, None], out=buf.rows[:m])
+                sums += np.bincount(index.reshape(-1), values.reshape(-1), minlength=k * d)
+                weights += np.bincount(lab, wb, minlength=k)
+        return None if w is None else (sums.reshape(k, d), weights)
+
+    def _assign_by_cluster(self, rows, m, buf):
+        """(best score, label) of each row, scores computed k x m."""
+        k = self.k
+        scores = buf.scores[: k * m].reshape(k, m)
+        if self.d <= 4:  # a contiguous copy of the few columns makes the product much faster
+            np.matmul(self.minus_2_c, np.ascontiguousarray(rows.T), out=scores)
+        else:
+            np.matmul(self.minus_2_c, rows.T, out=scores)
+        np.add(scores, self.c_sq[:, None], out=scores)
+        # argmin with first-index ties: a running minimum down the clusters (in place), then
+        # count the clusters whose running minimum is still above the overall one
+        for j in range(1, k):
+            np.minimum(scores[j - 1], scores[j], out=scores[j])
+        best = scores[k - 1]
+        above = np.greater(scores, best, out=buf.mask[: k * m].reshape(k, m))
+        lab = np.add.reduce(above.view(np.int8), axis=0, out=buf.lab[:m])
+        return best, lab
+
+    def _assign_by_row(self, rows, m, buf, out):
+        """(best score, label) of each row, scores computed m x k; labels written to out."""
+        k = self.k
+        scores = buf.scores[: m * k].reshape(m, k)
+        np.matmul(rows, self.minus_2_c.T, out=scores)
+        np.add(scores, self.c_sq, out=scores)
+        lab = np.argmin(scores, axis=1, out=out)
+        best = scores.reshape(-1).take(buf.flat_index[:m] + lab)
+        return best, lab
+
+    def _row_sq(self, rows):
+        if self.d <= 8:  # a matrix-vector product beats einsum's short inner loop
+            return (rows * rows) @ np.ones(self.d, dtype=rows.dtype)
+        return np.einsum("ij,ij->i", rows, rows)
+
+
+class _Buffers:
+    """Work arrays of one worker, reused by every block."""
+
+    def __init__(self, m, k, d, dtype, by_cluster, one_hot):
+        self.scores = np.empty(m * k, dtype=dtype)
+        self.rows = np.empty((m, d), dtype=dtype)
+        if by_cluster:
+            self.lab = np.empty(m, dtype=np.int8)
+        else:
+            self.flat_index = np.arange(m) * k
+        if one_hot:
+            self.ids = np.arange(k, dtype=np.int8 if by_cluster else np.int64)[:, None]
+            self.member = np.empty(k * m, dtype=dtype)
+            self.ones = np.ones(m, dtype=dtype)
+        if one_hot or by_cluster:
+            self.mask = np.empty(k * m, dtype=bool)
+        else:
+            self.features = np.arange(d)
+            self.index_base = np.empty(m, dtype=np.int64)
+            self.index = np.empty(m * d, dtype=np.int64)
+
+
+def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
+    """Nearest centre of every row and the exact squared distance to it (as ``portable``)."""
+    labels, sqdist, _, _ = _Pass(X, C, chunk_rows).run(None, exact=True)
+    return labels, sqdist
+
+
+def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
+    """Per cluster: the weighted sum of its rows (k x d) and its total weight (k,), from
+    per-feature bincounts over blocks of rows (float64 accumulation)."""
+    d = X.shape[1]
+    sums = np.zeros((k, d), dtype=np.float64)
+    rows = max(1, min(chunk_rows, MAX_BLOCK_ROWS))
+    for s in range(0, X.shape[0], rows):
+        lab, wrows = labels[s : s + rows], X[s : s + rows] * w[s : s + rows, None]
+        for j in range(d):
+            sums[:, j] += np.bincount(lab, wrows[:, j], minlength=k)
+    weights = np.bincount(labels, w, minlength=k)
+    return sums.astype(X.dtype), weights.astype(X.dtype)
+
+
+def lloyd_step(
+    X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any
+) -> tuple[Any, Any, Any, Any]:
+    """Assignment and centre sums fused per block of rows. ``sqdist`` is ||x||^2 plus the
+    row's minimum score ||c||^2 - 2 x.c, clamped at zero: the squared distance up to float
+    rounding (``assign`` gives the exact, explicit one). The row norms are computed on the
+    first step of a fit and reused while the loop passes the same, unchanged X."""
+    return _Pass(X, C, chunk_rows).run(w, exact=False, x_sq=_row_norms(X))
+
+
+_norms_of: tuple[Any, np.ndarray] | None = None  # (weak reference to X, its row norms)
+
+
+def _row_norms(X: np.ndarray) -> np.ndarray | None:
+    """Squared norms of the rows of X, remembered for the last X (one fit's centred copy, which
+    nothing writes to). Small row counts are not worth remembering."""
+    global _norms_of
+    if X.shape[0] * X.shape[1] < 100_000 or X.dtype.hasobject:
+        return None
+    known = _norms_of  # one read: another thread may replace it meanwhile
+    if known is not None and known[0]() is X:
+        return known[1]
+    x_sq = np.einsum("ij,ij->i", X, X)
+    _norms_of = (weakref.ref(X), x_sq)
+    return x_sq
