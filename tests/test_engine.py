@@ -60,12 +60,14 @@ def test_max_iter_stop_relabels_to_final_centres(article_data):
 
 def test_default_init_is_as_good_as_scikit_learn():
     X, _ = make_blobs(3000, 10, centers=30, cluster_std=2.0, random_state=0)
-    seeds = range(40)  # fewer seeds leave a few percent of noise between two means
+    # A single k-means++ run now and then merges two blobs, so the mean over seeds is noisy:
+    # over 40 seeds two means differ by a few percent by chance alone. 300 seeds bring the
+    # standard error of the ratio to about 0.44%. (The init itself draws like scikit-learn's:
+    # over seeds 1000-2499 the k-means++ potentials' ratio was 1.0008 +- 0.0018.)
+    seeds = range(300)
     ours = np.mean([KMeans(30, random_state=s).fit(X).inertia_ for s in seeds])
     theirs = np.mean([sklearn_cluster.KMeans(30, random_state=s).fit(X).inertia_ for s in seeds])
-    # measured over seeds 0-39 and 40-119, before and after k-means++ drew in a canonical row
-    # order: ours / theirs = 0.999 and 1.026 before, 1.021 and 1.015 after
-    assert ours <= 1.03 * theirs, (ours, theirs)
+    assert ours <= 1.01 * theirs, (ours, theirs)
 
 
 def test_same_seed_gives_same_clustering_on_every_backend(backend):
