@@ -622,8 +622,9 @@ def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any, rows: int) -> float:
     acc = accumulation_dtype(xp, dev)
     parts = []
     for a, b in row_chunks(Xc.shape[0], rows):
-        per_row = xp.sum(xp.astype(Xc[a:b, ...], acc) ** 2, axis=1)
-        parts.append(xp.sum(per_row if w is None else xp.astype(w[a:b], acc) * per_row))
+        block = Xc[a:b, ...]
+        per_row = xp.vecdot(block, block)  # in X's dtype: this scale only sets the tolerance
+        parts.append(xp.sum(per_row if w is None else per_row * w[a:b], dtype=acc))
     total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))
     weight = Xc.shape[0] if w is None else xp.sum(xp.astype(w, acc))
     (value,) = to_host(total / (weight * Xc.shape[1]))
