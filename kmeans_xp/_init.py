@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._kernels import chunk_rows, kernels_for
+from ._lloyd import lloyd
 from ._xp import (
     accumulation_dtype,
     array_namespace,
@@ -135,9 +136,10 @@ def kmeans_parallel(
     n_rounds: int = 5,
     n_local_trials: int | None = None,
     working_memory: int = 256 * 2**20,
+    n_refine_iter: int = 30,
 ) -> tuple[Any, Any]:
-    """k-means|| (Bahmani et al. 2012): a few oversampling rounds, then greedy k-means++ on the
-    candidates they found.
+    """k-means|| (Bahmani et al. 2012): a few oversampling rounds, then the candidates they
+    found reclustered into k: greedy k-means++ on them, refined by Lloyd.
 
     The first candidate is a row drawn with probability proportional to its weight. Each of the
     ``n_rounds`` rounds then draws ``ceil(oversampling_factor * k)`` rows, with replacement,
@@ -146,12 +148,16 @@ def kmeans_parallel(
     fixed count keeps shapes static (no boolean mask; the draws come from the host ``rng``, so
     one seed gives the same candidates on every backend). Every candidate is then weighted by
     the total weight of the rows closest to it, and greedy k-means++ (see
-    :func:`kmeans_plusplus`) reduces the candidates to ``n_clusters`` centres.
+    :func:`kmeans_plusplus`) reduces the candidates to ``n_clusters`` centres, which at most
+    ``n_refine_iter`` Lloyd iterations on the weighted candidates then refine (the paper's
+    "recluster the weighted points", done as Spark MLlib and dask-ml do; 0 keeps the k-means++
+    rows as they are).
 
     X is read ``n_rounds + 1`` times in all, against ``n_clusters`` times for k-means++; the
     candidates (a few times k x d) are reduced where they are cheapest: in place for eager
     libraries, in one process for Dask. Returns the centres (k x d, in X's namespace) and the
-    indices of the rows chosen.
+    indices of the rows k-means++ picked among the candidates (the centres themselves when
+    ``n_refine_iter`` is 0).
     """
     xp = array_namespace(X)
     dev = device_of(X)
@@ -188,4 +194,15 @@ def kmeans_parallel(
         candidates, n_clusters, attracted, rng, n_local_trials=n_local_trials
     )
     indices = array_namespace(indices).take(indices, picked)
+    if n_refine_iter:
+        local_xp = array_namespace(candidates)
+        centers = lloyd(
+            candidates,
+            centers,
+            attracted,
+            max_iter=n_refine_iter,
+            tol=0.0,
+            kernels=kernels_for(local_xp),
+            chunk_rows=chunk_rows(candidates.shape[0], n_clusters, d, itemsize, working_memory),
+        ).centers
     return small_from_local(centers, X), small_from_local(indices, X)
