@@ -79,9 +79,7 @@ def lloyd(
             X, centers, sample_weight, chunk_rows=chunk_rows, kernels=kernels
         )
         nonempty = weights > 0
-        new_centers = xp.where(
-            nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], centers
-        )
+        new_centers = cluster_means(xp, sums, weights, centers)
         # per-row products in X's dtype, summed in float64: no n-long float64 copies
         inertia = xp.sum(sqdist * sample_weight, dtype=acc)
         if labels_prev is None:  # full_like: a Dask array of CuPy blocks keeps CuPy blocks
@@ -145,6 +143,12 @@ def lloyd(
     return LloydResult(centers, labels, inertia, iteration, stop_reason)
 
 
+def cluster_means(xp: Any, sums: Any, weights: Any, fallback: Any) -> Any:
+    """Per-cluster weighted means; clusters without weight keep their ``fallback`` centre."""
+    nonempty = weights > 0
+    return xp.where(nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], fallback)
+
+
 def _sq_shift(xp: Any, new: Any, old: Any, acc: Any) -> Any:
     diff = xp.astype(new - old, acc)
     return xp.sum(diff * diff)
@@ -188,10 +192,7 @@ def relocate_empty_clusters(
     n_moved = int(np.count_nonzero(far_sqdist > 0))
     empty_ids = np.flatnonzero(host_weights <= 0)[:n_moved]
     if n_moved == 0:
-        nonempty = weights > 0
-        return xp.where(
-            nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], centers
-        )
+        return cluster_means(xp, sums, weights, centers)
     far = far[:n_moved]
     points = xp.take(X, far, axis=0)
     point_w = xp.take(sample_weight, far)
@@ -199,8 +200,7 @@ def relocate_empty_clusters(
     leaves = xp.astype(xp.take(labels, far)[:, None] == cluster_ids, X.dtype)  # (m, k)
     sums = sums - leaves.T @ (points * point_w[:, None])
     weights = weights - leaves.T @ point_w
-    nonempty = weights > 0
-    centers = xp.where(nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], centers)
+    centers = cluster_means(xp, sums, weights, centers)
     joins = np.zeros((len(empty_ids), k), dtype=bool)
     joins[np.arange(len(empty_ids)), empty_ids] = True
     joins = from_numpy(joins, xp, dev)
