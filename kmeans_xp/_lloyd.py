@@ -69,8 +69,14 @@ def lloyd(
     dev = device_of(X)
     acc = accumulation_dtype(xp, dev)
     n = X.shape[0]
-    # a weightless row changing cluster changes no centre: it must not block strict convergence
-    weighs = sample_weight > 0
+    # a weightless row changing cluster changes no centre: it must not block strict convergence.
+    # Usually every weight is positive, often all are 1: then rows need no mask and no product
+    all_positive, all_unit = to_host(xp.all(sample_weight > 0), xp.all(sample_weight == 1))
+    weighs = None if bool(all_positive) else sample_weight > 0
+
+    def weighted_sum(sqdist: Any) -> Any:
+        # per-row products in X's dtype, summed in float64: no n-long float64 copies
+        return xp.sum(sqdist if bool(all_unit) else sqdist * sample_weight, dtype=acc)
     labels_prev = None
     stop_reason = MAX_ITER
 
@@ -80,14 +86,14 @@ def lloyd(
         )
         nonempty = weights > 0
         new_centers = cluster_means(xp, sums, weights, centers)
-        # per-row products in X's dtype, summed in float64: no n-long float64 copies
-        inertia = xp.sum(sqdist * sample_weight, dtype=acc)
+        inertia = weighted_sum(sqdist)
         if labels_prev is None:  # full_like: a Dask array of CuPy blocks keeps CuPy blocks
             n_changed = xp.full_like(inertia, float(n))
         else:
-            n_changed = xp.astype(
-                xp.count_nonzero(xp.logical_and(labels != labels_prev, weighs)), acc
-            )
+            changed = labels != labels_prev
+            if weighs is not None:
+                changed = xp.logical_and(changed, weighs)
+            n_changed = xp.astype(xp.count_nonzero(changed), acc)
         stats = xp.stack(
             [
                 n_changed,
@@ -135,7 +141,7 @@ def lloyd(
     # labels (the centres are the same). Either way inertia_ comes from the exact distances
     # (a native step may return them rounded, see _kernels/numpy.py).
     labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
-    labels, inertia = persist(labels, xp.sum(sqdist * sample_weight, dtype=acc))
+    labels, inertia = persist(labels, weighted_sum(sqdist))
     (inertia,) = to_host(inertia)
     inertia = float(inertia)
     if verbose:

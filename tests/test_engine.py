@@ -203,3 +203,30 @@ def test_tolerance_is_relative_to_the_data_variance():
         est = KMeans(3, init=init * scale, tol=1e-2).fit(X * scale)
         base = KMeans(3, init=init, tol=1e-2).fit(X)
         assert est.n_iter_ == base.n_iter_
+
+
+def test_one_host_sync_per_iteration(backend, monkeypatch):
+    from kmeans_xp import _lloyd
+    from kmeans_xp._kernels import kernels_for
+
+    X, _ = make_blobs(3000, 4, centers=10, random_state=3)
+    calls = []
+    real = _lloyd.to_host
+
+    def counting(*arrays):
+        calls.append(len(arrays))
+        return real(*arrays)
+
+    monkeypatch.setattr(_lloyd, "to_host", counting)
+    run = _lloyd.lloyd(
+        backend.asarray(X),
+        backend.asarray(X[:10]),
+        backend.asarray(np.ones(3000)),
+        max_iter=5,
+        tol=-1.0,
+        kernels=kernels_for(backend.xp),
+        chunk_rows=700,
+    )
+    assert run.n_iter == 5
+    # one per iteration, one before the loop (weights all positive, all one?), one at the end
+    assert len(calls) == run.n_iter + 2, calls

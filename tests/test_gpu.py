@@ -220,8 +220,9 @@ def test_one_host_sync_per_iteration(gpu, monkeypatch):
     monkeypatch.setattr(_lloyd, "to_host", counting)
     kernels = kernels_for(gpu.xp)
     run = _lloyd.lloyd(X, C, w, max_iter=5, tol=-1.0, kernels=kernels, chunk_rows=7000)
-    # one per iteration, plus at most one for the inertia of the final relabelling
-    assert run.n_iter <= len(calls) <= run.n_iter + 1, (len(calls), run.n_iter)
+    # one per iteration, plus one before the loop (are the weights all positive, all one?)
+    # and one for the inertia of the final relabelling
+    assert run.n_iter <= len(calls) <= run.n_iter + 2, (len(calls), run.n_iter)
 
 
 def test_working_memory_stays_within_the_budget():
