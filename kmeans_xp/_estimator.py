@@ -24,6 +24,7 @@ from ._lloyd import IterationInfo, lloyd
 from ._xp import (
     accumulation_dtype,
     array_namespace,
+    count_distinct_labels,
     device_of,
     float_dtype,
     from_numpy,
@@ -33,7 +34,6 @@ from ._xp import (
     row_blocked,
     to_host,
     to_numpy,
-    unique_values,
 )
 
 try:  # scikit-learn is optional: with it, KMeans is a full scikit-learn estimator
@@ -222,7 +222,7 @@ or callable, default "auto"
         self.n_iter_ = best.n_iter
         self.stop_reason_ = best.stop_reason
         self._n_features_out = k
-        self._warn_if_fewer_clusters(xp)
+        self._warn_if_fewer_clusters()
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
@@ -401,11 +401,8 @@ or callable, default "auto"
             f"{fitted_where[0]} (device {fitted_where[1]}), got {given[0]} (device {given[1]})."
         )
 
-    def _warn_if_fewer_clusters(self, xp) -> None:
-        if namespace_name(xp) == "numpy":  # a counting pass instead of unique's hash or sort
-            found = int(np.count_nonzero(np.bincount(self.labels_, minlength=self.n_clusters)))
-        else:
-            found = unique_values(self.labels_).shape[0]  # Dask: one compute over the labels
+    def _warn_if_fewer_clusters(self) -> None:
+        found = count_distinct_labels(self.labels_, self.n_clusters)
         if found < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({found}) found smaller than "

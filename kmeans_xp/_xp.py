@@ -16,11 +16,11 @@ __all__ = [
     "accumulation_dtype",
     "array_namespace",
     "compat_namespace",
+    "count_distinct_labels",
     "device_of",
     "float_dtype",
     "from_numpy",
     "host_rng",
-    "is_lazy",
     "namespace_name",
     "persist",
     "row_blocked",
@@ -28,7 +28,6 @@ __all__ = [
     "small_to_local",
     "to_host",
     "to_numpy",
-    "unique_values",
 ]
 
 
@@ -64,11 +63,6 @@ def array_namespace(*arrays: Any) -> Any:
 
 def device_of(x: Any) -> Any:
     return array_api_compat.device(x)
-
-
-def is_lazy(xp: Any) -> bool:
-    """True for namespaces whose arrays are evaluated lazily (Dask, JAX)."""
-    return namespace_name(xp) in ("dask", "jax")
 
 
 def _has_float64(xp: Any, device: Any) -> bool:
@@ -159,18 +153,24 @@ def _blocks_like(a: Any, like: Any) -> Any:
     return a.map_blocks(library.asarray, meta=library.asarray(a._meta))
 
 
-def unique_values(a: Any) -> np.ndarray:
-    """The distinct values of ``a``, sorted, on the host (Dask: one compute, every block reduced
-    by its own library where it lives, so only distinct values travel)."""
-    if _is_dask(a):
+def count_distinct_labels(labels: Any, n_clusters: int) -> int:
+    """How many of the ``n_clusters`` labels occur in ``labels``, on the host (NumPy: one
+    counting pass; Dask: one compute, every block reduced by its own library where it lives, so
+    only distinct values travel)."""
+    if isinstance(labels, np.ndarray):  # a counting pass instead of unique's hash or sort
+        return int(np.count_nonzero(np.bincount(labels, minlength=n_clusters)))
+    if _is_dask(labels):
         import dask
 
-        per_block = a.map_blocks(
-            _block_unique, chunks=((np.nan,) * a.numblocks[0],), dtype=a.dtype, meta=a._meta
+        per_block = labels.map_blocks(
+            _block_unique,
+            chunks=((np.nan,) * labels.numblocks[0],),
+            dtype=labels.dtype,
+            meta=labels._meta,
         )
         (values,) = dask.compute(per_block)
-        return np.unique(to_numpy(values))
-    return np.unique(to_numpy(array_namespace(a).unique_values(a)))
+        return int(np.unique(to_numpy(values)).shape[0])
+    return int(array_namespace(labels).unique_values(labels).shape[0])
 
 
 def _block_unique(block: Any) -> Any:
