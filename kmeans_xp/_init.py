@@ -186,9 +186,9 @@ def kmeans_parallel(
     candidates = xp.take(X, indices, axis=0)
     # one fused pass: the weight each candidate attracts (repeated draws of a row attract
     # nothing, as ties go to the first candidate, so k-means++ never picks them)
-    _, _, _, attracted = kernels.lloyd_step(
+    attracted = kernels.lloyd_step(
         X, candidates, sample_weight, chunk_rows=rows_for(indices.shape[0]), kernels=kernels
-    )
+    ).weights
     candidates, attracted, indices = small_to_local(candidates, attracted, indices)
     centers, picked = kmeans_plusplus(
         candidates, n_clusters, attracted, rng, n_local_trials=n_local_trials

@@ -2,13 +2,14 @@
 
 Works on centred data in the input's namespace and device. One host synchronisation per
 iteration brings four numbers back (labels changed, empty clusters, inertia, centre shift); a
-second one happens only in the rare iterations that leave a cluster empty.
+second one happens only in the rare iterations that leave a cluster empty. Each step is handed
+the previous step's labels (to count the changes) and its kernel's private state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -66,46 +67,34 @@ def lloyd(
     ``offset`` (the mean removed from X) is added back to the centres handed to ``callback``.
     """
     xp = array_namespace(X)
-    dev = device_of(X)
-    acc = accumulation_dtype(xp, dev)
-    n = X.shape[0]
-    # a weightless row changing cluster changes no centre: it must not block strict convergence.
-    # Usually every weight is positive, often all are 1: then rows need no mask and no product
-    all_positive, all_unit = to_host(xp.all(sample_weight > 0), xp.all(sample_weight == 1))
-    weighs = None if bool(all_positive) else sample_weight > 0
-
-    def weighted_sum(sqdist: Any) -> Any:
-        # per-row products in X's dtype, summed in float64: no n-long float64 copies
-        return xp.sum(sqdist if bool(all_unit) else sqdist * sample_weight, dtype=acc)
-    labels_prev = None
+    acc = accumulation_dtype(xp, device_of(X))
+    step = None
     stop_reason = MAX_ITER
 
     for iteration in range(1, max_iter + 1):
-        labels, sqdist, sums, weights = kernels.lloyd_step(
-            X, centers, sample_weight, chunk_rows=chunk_rows, kernels=kernels
+        previous = step
+        step = kernels.lloyd_step(
+            X,
+            centers,
+            sample_weight,
+            chunk_rows=chunk_rows,
+            kernels=kernels,
+            prev_labels=None if previous is None else previous.labels,
+            state=None if previous is None else previous.state,
         )
-        nonempty = weights > 0
-        new_centers = cluster_means(xp, sums, weights, centers)
-        inertia = weighted_sum(sqdist)
-        if labels_prev is None:  # full_like: a Dask array of CuPy blocks keeps CuPy blocks
-            n_changed = xp.full_like(inertia, float(n))
-        else:
-            changed = labels != labels_prev
-            if weighs is not None:
-                changed = xp.logical_and(changed, weighs)
-            n_changed = xp.astype(xp.count_nonzero(changed), acc)
+        new_centers = cluster_means(xp, step.sums, step.weights, centers)
         stats = xp.stack(
             [
-                n_changed,
-                xp.sum(xp.astype(xp.logical_not(nonempty), acc)),
-                inertia,
+                step.n_changed,
+                xp.sum(xp.astype(step.weights <= 0, acc)),
+                step.inertia,
                 _sq_shift(xp, new_centers, centers, acc),
             ]
         )
         # lazy state is materialised in the same pass that yields the statistics, so the next
         # iteration starts from it (Dask: one graph execution per iteration; eager: no-op)
-        stats, new_centers, labels, sqdist, sums, weights = persist(
-            stats, new_centers, labels, sqdist, sums, weights
+        stats, new_centers, labels, sums, weights = persist(
+            stats, new_centers, step.labels, step.sums, step.weights
         )
         (stats,) = to_host(stats)
         n_changed, n_empty, inertia, shift = int(stats[0]), int(stats[1]), stats[2], stats[3]
@@ -117,7 +106,8 @@ def lloyd(
             )
             new_centers, shift = persist(new_centers, _sq_shift(xp, new_centers, centers, acc))
             (shift,) = to_host(shift)
-        centers, labels_prev = new_centers, labels
+        centers = new_centers
+        step = replace(step, labels=labels)  # Dask: the persisted labels
         shift = float(shift)
 
         if verbose:
@@ -141,7 +131,7 @@ def lloyd(
     # labels (the centres are the same). Either way inertia_ comes from the exact distances
     # (a native step may return them rounded, see _kernels/numpy.py).
     labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
-    labels, inertia = persist(labels, weighted_sum(sqdist))
+    labels, inertia = persist(labels, xp.sum(sqdist * sample_weight, dtype=acc))
     (inertia,) = to_host(inertia)
     inertia = float(inertia)
     if verbose:

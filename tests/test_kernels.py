@@ -102,9 +102,12 @@ def test_native_fast_paths_match_portable(case, n, d, k, dtype):
     )
 
     step = native.lloyd_step(Xb, Cb, wb, chunk_rows=rows, kernels=native)
-    np.testing.assert_array_equal(backend.to_numpy(step[0]), backend.to_numpy(ref_labels))
+    np.testing.assert_array_equal(backend.to_numpy(step.labels), backend.to_numpy(ref_labels))
     np.testing.assert_allclose(
-        backend.to_numpy(step[2]), backend.to_numpy(ref_sums), rtol=tol * 10, atol=tol * 10 * scale
+        backend.to_numpy(step.sums),
+        backend.to_numpy(ref_sums),
+        rtol=tol * 10,
+        atol=tol * 10 * scale,
     )
 
 

@@ -34,7 +34,8 @@ def _check_against_portable(X, C, w, rows):
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(sqdist, ref_sqdist, rtol=tol, atol=tol)
 
-    labels, sqdist, sums, weights = fast.lloyd_step(X, C, w, chunk_rows=rows, kernels=None)
+    step = fast.lloyd_step(X, C, w, chunk_rows=rows, kernels=None)
+    labels, sqdist, sums, weights = step.labels, step.sqdist, step.sums, step.weights
     assert labels.dtype == np.int64 and sums.dtype == X.dtype and weights.dtype == X.dtype
     np.testing.assert_array_equal(labels, ref_labels)
     scale = float(np.abs(X).max()) ** 2 * X.shape[1]
@@ -74,16 +75,90 @@ def test_threads_give_the_single_thread_results(monkeypatch):
     monkeypatch.setattr(fast, "n_threads", lambda: 3)
     assert len(fast._Pass(X, C, 700).ranges(X.shape[0])) == 3
     many = fast.lloyd_step(X, C, w, chunk_rows=700, kernels=None)
-    np.testing.assert_array_equal(many[0], one[0])
-    np.testing.assert_allclose(many[1], one[1])
-    np.testing.assert_allclose(many[2], one[2], rtol=1e-6)
-    np.testing.assert_allclose(many[3], one[3], rtol=1e-6)
+    np.testing.assert_array_equal(many.labels, one.labels)
+    np.testing.assert_allclose(many.sqdist, one.sqdist)
+    np.testing.assert_allclose(many.sums, one.sums, rtol=1e-6)
+    np.testing.assert_allclose(many.weights, one.weights, rtol=1e-6)
 
 
 def test_remembered_row_norms_follow_the_array():
     X, C, w = _data(40_000, 3, 4, np.float64, seed=6)
-    first = fast.lloyd_step(X, C, w, chunk_rows=10**6, kernels=None)[1]
+    first = fast.lloyd_step(X, C, w, chunk_rows=10**6, kernels=None).sqdist
     Y = X + 1.0  # a new array of the same shape must not reuse X's norms
-    second = fast.lloyd_step(Y, C, w, chunk_rows=10**6, kernels=None)[1]
+    second = fast.lloyd_step(Y, C, w, chunk_rows=10**6, kernels=None).sqdist
     np.testing.assert_allclose(second, portable.assign(Y, C, chunk_rows=10**6)[1], rtol=1e-9)
     assert not np.allclose(first, second)
+
+
+def _steps(step, X, C0, w, n_steps, rows, **kw):
+    """``n_steps`` Lloyd steps of ``step`` from C0, each handed the previous one's labels and
+    state; the centres move to the means (clusters without weight keep theirs)."""
+    C, prev, out = C0, None, []
+    for _ in range(n_steps):
+        s = step(
+            X,
+            C,
+            w,
+            chunk_rows=rows,
+            prev_labels=None if prev is None else prev.labels,
+            state=None if prev is None else prev.state,
+            **kw,
+        )
+        out.append(s)
+        nonempty = s.weights > 0
+        C = np.where(nonempty[:, None], s.sums / np.where(nonempty, s.weights, 1)[:, None], C)
+        prev = s
+    return out
+
+
+@pytest.mark.parametrize(("d", "k"), [(3, 6), (40, 5), (6, 40)])  # one-hot and bincount
+@pytest.mark.parametrize("weights", ["unit", "general", "some zero"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, threads, monkeypatch):
+    if threads > 1:
+        monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
+        monkeypatch.setattr(fast, "n_threads", lambda: threads)
+    X, C, w = _data(3000, d, k, np.float64, seed=d * k)
+    if weights == "unit":
+        w = np.ones_like(w)
+    elif weights == "some zero":
+        w[::4] = 0.0
+    C[-1] = 1e3  # far from every row: this cluster is empty from the first step on
+    fast_steps = _steps(fast.lloyd_step, X, C, w, 8, rows=257, kernels=None)
+    ref_steps = _steps(portable.lloyd_step, X, C, w, 8, rows=257, kernels=portable)
+    assert all(s.state is not None for s in fast_steps)
+    for got, ref in zip(fast_steps, ref_steps, strict=True):
+        np.testing.assert_array_equal(got.labels, ref.labels)
+        np.testing.assert_allclose(got.sums, ref.sums, rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(got.weights, ref.weights, rtol=1e-10, atol=1e-9)
+        assert float(got.n_changed) == float(ref.n_changed)
+        assert float(got.inertia) == pytest.approx(float(ref.inertia), rel=1e-9)
+        # an empty cluster has sums and weight exactly zero, however the updates rounded
+        assert got.weights[-1] == 0.0 and not got.sums[-1].any()
+    assert 0 < float(fast_steps[2].n_changed) < X.shape[0]  # the updates were exercised
+
+
+def test_a_state_from_other_inputs_is_not_used():
+    X, C, w = _data(2000, 4, 5, np.float64, seed=9)
+    first = fast.lloyd_step(X, C, w, chunk_rows=300)
+    for X2, w2, prev in [
+        (X.copy(), w, first.labels),
+        (X, w.copy(), first.labels),
+        (X, w, first.labels.copy()),
+    ]:
+        step = fast.lloyd_step(X2, C + 0.1, w2, chunk_rows=300, prev_labels=prev, state=first.state)
+        ref = portable.lloyd_step(X2, C + 0.1, w2, chunk_rows=300, kernels=portable)
+        np.testing.assert_allclose(step.sums, ref.sums, rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [4, 40])
+def test_a_cluster_emptied_by_the_update_is_exactly_empty(k):
+    X, C, w = _data(5000, 3, k, np.float64, seed=k)
+    first = fast.lloyd_step(X, C, w, chunk_rows=500)
+    assert (first.weights > 0).all()
+    C2 = C.copy()
+    C2[1] = 1e6  # every row of cluster 1 leaves it
+    step = fast.lloyd_step(X, C2, w, chunk_rows=500, prev_labels=first.labels, state=first.state)
+    assert step.weights[1] == 0.0 and not step.sums[1].any()
+    ref = portable.lloyd_step(X, C2, w, chunk_rows=500, kernels=portable)
+    np.testing.assert_allclose(step.sums, ref.sums, rtol=1e-10, atol=1e-9)

@@ -69,7 +69,8 @@ def test_torch_segment_sum_both_paths(k, rows):
 def test_torch_step_at_chunk_boundaries(k, rows, dtype):
     X, C, w = _data(2, 100, 5, k, dtype)
     Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
-    labels, sqdist, sums, weights = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=rows)
+    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=rows)
+    labels, sqdist, sums, weights = step.labels, step.sqdist, step.sums, step.weights
     assert labels.dtype == torch.int64 and sqdist.dtype == Xt.dtype and sums.dtype == Xt.dtype
     full = ((X[:, None, :].astype(np.float64) - C[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(labels.numpy(), full.argmin(1))
@@ -79,7 +80,7 @@ def test_torch_step_at_chunk_boundaries(k, rows, dtype):
     np.testing.assert_allclose(sums.numpy(), expected_sums, rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=tol)
     ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=rows, kernels=portable)
-    np.testing.assert_array_equal(labels.numpy(), ref[0].numpy())
+    np.testing.assert_array_equal(labels.numpy(), ref.labels.numpy())
 
 
 def test_torch_ties_go_to_the_lowest_index_as_portable():
@@ -99,7 +100,8 @@ def test_torch_kernels_leave_inputs_alone_and_ignore_autograd():
     Xt = torch.asarray(X).requires_grad_()
     Ct, wt = torch.asarray(C), torch.asarray(w)
     before = Xt.detach().clone()
-    _, sqdist, sums, _ = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=10)
+    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=10)
+    sqdist, sums = step.sqdist, step.sums
     assert torch.equal(Xt.detach(), before)
     assert not sums.requires_grad and not sqdist.requires_grad
 
@@ -110,8 +112,8 @@ def test_torch_step_on_non_contiguous_rows():
     Ct, wt = torch.asarray(C), torch.asarray(w)
     step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=16)
     ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=16, kernels=portable)
-    np.testing.assert_array_equal(step[0].numpy(), ref[0].numpy())
-    np.testing.assert_allclose(step[2].numpy(), ref[2].numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
+    np.testing.assert_allclose(step.sums.numpy(), ref.sums.numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_chunk_rows_takes_free_device_memory_into_account():
@@ -364,13 +366,14 @@ def test_cupy_module_glue_on_a_numpy_stand_in(fake_cupy, k, rows, dtype, d):
     X, C, w = _data(7, 250, d, k, dtype)
     C = X[:k].copy()
     Xf, Cf, wf = _fake(X), _fake(C), _fake(w)
-    labels, sqdist, sums, weights = native.lloyd_step(Xf, Cf, wf, chunk_rows=rows)
+    step = native.lloyd_step(Xf, Cf, wf, chunk_rows=rows)
+    labels, sqdist, sums, weights = step.labels, step.sqdist, step.sums, step.weights
     ref = portable.lloyd_step(X, C, w, chunk_rows=rows, kernels=portable)
     tol = 1e-5 if dtype == "float32" else 1e-12
-    np.testing.assert_array_equal(labels, ref[0])
-    np.testing.assert_allclose(sqdist, ref[1], rtol=tol, atol=tol)
-    np.testing.assert_allclose(sums, ref[2], rtol=tol * 10, atol=tol * 10)
-    np.testing.assert_allclose(weights, ref[3], rtol=tol * 10)
+    np.testing.assert_array_equal(labels, ref.labels)
+    np.testing.assert_allclose(sqdist, ref.sqdist, rtol=tol, atol=tol)
+    np.testing.assert_allclose(sums, ref.sums, rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(weights, ref.weights, rtol=tol * 10)
     assert labels.dtype == np.int64 and sqdist.dtype == sums.dtype == weights.dtype == X.dtype
     mode = 2 if k <= native.SMALL_K else 1
     assert {c for c in fake.calls} == {
@@ -380,12 +383,12 @@ def test_cupy_module_glue_on_a_numpy_stand_in(fake_cupy, k, rows, dtype, d):
 
     fake.calls.clear()
     labels2, sqdist2 = native.assign(Xf, Cf, chunk_rows=rows)
-    np.testing.assert_array_equal(labels2, ref[0])
+    np.testing.assert_array_equal(labels2, ref.labels)
     np.testing.assert_array_equal(sqdist2, sqdist)
     assert {mode for _, mode in fake.calls} == {0}
-    sums2, weights2 = native.segment_sum(Xf, _fake(ref[0]), wf, k, chunk_rows=rows)
-    np.testing.assert_allclose(sums2, ref[2], rtol=tol * 10, atol=tol * 10)
-    np.testing.assert_allclose(weights2, ref[3], rtol=tol * 10)
+    sums2, weights2 = native.segment_sum(Xf, _fake(ref.labels), wf, k, chunk_rows=rows)
+    np.testing.assert_allclose(sums2, ref.sums, rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(weights2, ref.weights, rtol=tol * 10)
     assert fake.modules == 1  # one compiled module serves every kernel and dtype
 
 
@@ -393,10 +396,11 @@ def test_cupy_module_glue_with_strided_rows(fake_cupy):
     native, _ = fake_cupy
     X, C, w = _data(8, 300, 4, 40)
     Xs = _fake(X)[::3]  # not contiguous: chunks are copied row-block by row-block
-    labels, _, sums, _ = native.lloyd_step(Xs, _fake(C), _fake(w[::3]), chunk_rows=16)
+    step = native.lloyd_step(Xs, _fake(C), _fake(w[::3]), chunk_rows=16)
+    labels, sums = step.labels, step.sums
     ref = portable.lloyd_step(X[::3], C, w[::3], chunk_rows=16, kernels=portable)
-    np.testing.assert_array_equal(labels, ref[0])
-    np.testing.assert_allclose(sums, ref[2], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(labels, ref.labels)
+    np.testing.assert_allclose(sums, ref.sums, rtol=1e-12, atol=1e-12)
 
 
 def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
@@ -417,12 +421,12 @@ def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
     labels, sqdist = torch_kernels.assign(Xt, Ct, chunk_rows=50)
     sums, weights = torch_kernels.segment_sum(Xt, labels, wt, 40, chunk_rows=50)
     ref = portable.lloyd_step(X, C, w, chunk_rows=50, kernels=portable)
-    for got in (*step, labels, sqdist, sums, weights):
+    for got in (step.labels, step.sqdist, step.sums, step.weights, labels, sqdist, sums, weights):
         assert isinstance(got, torch.Tensor) and got.device == Xt.device
-    np.testing.assert_array_equal(step[0].numpy(), ref[0])
-    np.testing.assert_array_equal(labels.numpy(), ref[0])
-    np.testing.assert_allclose(sums.numpy(), ref[2], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(step[3].numpy(), ref[3], rtol=1e-5)
+    np.testing.assert_array_equal(step.labels.numpy(), ref.labels)
+    np.testing.assert_array_equal(labels.numpy(), ref.labels)
+    np.testing.assert_allclose(sums.numpy(), ref.sums, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(step.weights.numpy(), ref.weights, rtol=1e-5)
     assert {name for name, _ in fake.calls} == {"assign_rows<float>", "segment_rows<float>"}
 
 
@@ -452,6 +456,6 @@ def test_torch_cuda_route_falls_back_to_torch_when_cupy_fails(monkeypatch):
     Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
     step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)
     ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20, kernels=portable)
-    np.testing.assert_array_equal(step[0].numpy(), ref[0].numpy())
+    np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
     assert not torch_kernels.CUDA_VIA_CUPY
     assert torch_kernels.CUPY_ROUTE_ERROR == "RuntimeError: cupy built for another CUDA"

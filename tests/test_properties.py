@@ -369,13 +369,14 @@ def test_converged_fit_is_a_fixed_point(backend, P):
         return
     assume_decisive(X, [a.centres], w)
     size = np.abs(X).max() + 1
-    labels, _, sums, weight = kernels_for(backend.xp).lloyd_step(
+    step = kernels_for(backend.xp).lloyd_step(
         backend.asarray(X),
         backend.asarray(a.centres),
         backend.asarray(w),
         chunk_rows=X.shape[0],
         kernels=kernels_for(backend.xp),
     )
+    labels, sums, weight = step.labels, step.sums, step.weights
     np.testing.assert_array_equal(backend.to_numpy(labels), a.labels)
     means = backend.to_numpy(sums) / backend.to_numpy(weight)[:, None]
     np.testing.assert_allclose(means, a.centres, rtol=0, atol=1e-9 * size)

@@ -329,11 +329,26 @@ def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tupl
 
 
 def lloyd_step(
-    X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any = None
-) -> tuple[Any, Any, Any, Any]:
-    """Assign and update fused per chunk: ``(labels, sqdist, sums, weights)``."""
+    X: Any,
+    C: Any,
+    w: Any,
+    *,
+    chunk_rows: int,
+    kernels: Any = None,
+    prev_labels: Any = None,
+    state: Any = None,
+) -> portable.Step:
+    """Assign and update fused per chunk (see :class:`portable.Step`)."""
     if not _native(X):
-        return portable.lloyd_step(X, C, w, chunk_rows=chunk_rows, kernels=kernels)
+        return portable.lloyd_step(
+            X, C, w, chunk_rows=chunk_rows, kernels=kernels, prev_labels=prev_labels
+        )
+    return portable.finish_step(*fused_step(X, C, w, chunk_rows=chunk_rows), w, prev_labels)
+
+
+def fused_step(X: Any, C: Any, w: Any, *, chunk_rows: int) -> tuple[Any, Any, Any, Any]:
+    """``(labels, sqdist, sums, weights)`` of one step on native input, one fused kernel per
+    chunk (torch CUDA tensors come here too, through DLPack)."""
     cp = _cupy()
     n, d = X.shape
     k = C.shape[0]

@@ -15,6 +15,7 @@ import numpy as np
 from dask.array.utils import meta_from_array
 
 from .._xp import array_namespace
+from .portable import Step
 
 
 def _block_kernels(block: Any) -> Any:
@@ -31,9 +32,14 @@ def _segment_sum_block(X: Any, labels: Any, w: Any, k: int, chunk_rows: int) -> 
     return _block_kernels(X).segment_sum(X, labels, w, k, chunk_rows=chunk_rows)
 
 
-def _lloyd_step_block(X: Any, C: Any, w: Any, chunk_rows: int) -> tuple[Any, Any, Any, Any]:
+def _lloyd_step_block(
+    X: Any, C: Any, w: Any, prev_labels: Any = None, *, chunk_rows: int
+) -> tuple[Any, ...]:
     kernels = _block_kernels(X)
-    return kernels.lloyd_step(X, C, w, chunk_rows=chunk_rows, kernels=kernels)
+    step = kernels.lloyd_step(
+        X, C, w, chunk_rows=chunk_rows, kernels=kernels, prev_labels=prev_labels
+    )
+    return step.labels, step.sqdist, step.sums, step.weights, step.inertia, step.n_changed
 
 
 def _per_block(func: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
@@ -119,23 +125,37 @@ def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tupl
 
 
 def lloyd_step(
-    X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any
-) -> tuple[Any, Any, Any, Any]:
-    """Assign and partial sums fused in one task per row block: X is read once per step."""
+    X: Any,
+    C: Any,
+    w: Any,
+    *,
+    chunk_rows: int,
+    kernels: Any,
+    prev_labels: Any = None,
+    state: Any = None,
+) -> Step:
+    """Assign and partial sums fused in one task per row block: X is read once per step; the
+    inertia and the changed labels are summed over the blocks like the sums."""
     X = _row_blocks(X)
     k, d = C.shape
+    rows = (X.chunks[0],)
+    previous = () if prev_labels is None else (prev_labels.rechunk(rows), "i")
     parts = _per_block(
         _lloyd_step_block,
         X,
         _whole(C),
         "kj",
-        w.rechunk((X.chunks[0],)),
+        w.rechunk(rows),
         "i",
+        *previous,
         chunk_rows=chunk_rows,
     )
-    return (
+    acc = np.float64  # the blocks' accumulation dtype (NumPy and CuPy have float64)
+    return Step(
         _rows(parts, 0, X._meta, np.int64),
         _rows(parts, 1, X._meta, X.dtype),
         _reduced(parts, 2, (k, d), X._meta, X.dtype),
         _reduced(parts, 3, (k,), X._meta, X.dtype),
+        _reduced(parts, 4, (), X._meta, acc),
+        _reduced(parts, 5, (), X._meta, acc),
     )

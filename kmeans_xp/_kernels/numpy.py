@@ -17,9 +17,12 @@ import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .portable import Step
 
 try:  # optional: only to keep BLAS single-threaded inside our own worker threads
     from threadpoolctl import ThreadpoolController
@@ -99,33 +102,68 @@ class _Pass:
         per = -(-blocks // parts) * self.rows
         return [(s, min(s + per, n)) for s in range(0, n, per)]
 
-    def run(self, w: np.ndarray | None, exact: bool, x_sq: np.ndarray | None = None):
-        X = self.X
+    def assign(self) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and exact squared distances of every row."""
+        n = self.X.shape[0]
+        labels = np.empty(n, dtype=np.int64)
+        sqdist = np.empty(n, dtype=self.X.dtype)
+        self._parallel(self.scan, labels, sqdist, None, True, None)
+        return labels, sqdist
+
+    def step(self, w: np.ndarray, prev_labels: Any, state: Any) -> Step:
+        """One Lloyd step; the sums are updated from ``state`` by the rows that changed
+        cluster when ``state`` is the one the previous step on this X and w left."""
+        X, k = self.X, self.k
         n = X.shape[0]
+        if not (isinstance(state, _State) and state.follows(X, w, prev_labels, k)):
+            state = None
+        unit, positive = (state.unit, state.positive) if state else _weight_kind(w)
         labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=X.dtype)
-        unit = w is not None and bool(np.all(w == 1))
-        ranges = self.ranges(n)
-        if len(ranges) == 1:
-            parts = [self.scan(0, n, labels, sqdist, w, unit, exact, x_sq)]
+        x_sq = _row_norms(X)
+        full = self._parallel(
+            self.scan, labels, sqdist, w if state is None else None, False, x_sq, unit
+        )
+        tails = self._parallel(
+            self.tail, labels, sqdist, w, unit, positive, prev_labels, state is not None
+        )
+        inertia = sum(t[0] for t in tails)
+        n_changed = n if prev_labels is None else sum(t[1] for t in tails)
+        if state is None:
+            sums = sum(p[0] for p in full)
+            weights = sum(p[1] for p in full)
+            counts = np.bincount(labels if positive else labels[w > 0], minlength=k)
         else:
-            with _single_threaded_blas():
-                futures = [
-                    _executor().submit(self.scan, s, e, labels, sqdist, w, unit, exact, x_sq)
-                    for s, e in ranges
-                ]
-                parts = [f.result() for f in futures]
-        if w is None:
-            return labels, sqdist, None, None
-        sums, weights = parts[0]
-        for more_sums, more_weights in parts[1:]:
-            sums = sums + more_sums
-            weights = weights + more_weights
-        return labels, sqdist, sums.astype(X.dtype), weights.astype(X.dtype)
+            sums = state.sums + sum(t[2] for t in tails)
+            weights = state.weights + sum(t[3] for t in tails)
+            counts = state.counts + sum(t[4] for t in tails)
+        empty = counts == 0  # exact zeros, whatever the rounding of the updates
+        sums[empty] = 0.0
+        weights[empty] = 0.0
+        new_state = _State(X, w, labels, unit, positive, sums, weights, counts)
+        return Step(
+            labels,
+            sqdist,
+            sums.astype(X.dtype),
+            weights.astype(X.dtype),
+            np.asarray(inertia, dtype=np.float64),
+            np.asarray(float(n_changed)),
+            new_state,
+        )
 
-    def scan(self, start, stop, labels, sqdist, w, unit, exact, x_sq=None):
+    def _parallel(self, func, *args) -> list:
+        """``func(start, stop, *args)`` over the row ranges, on the worker threads when there
+        are several; the results in range order."""
+        ranges = self.ranges(self.X.shape[0])
+        if len(ranges) == 1:
+            return [func(*ranges[0], *args)]
+        with _single_threaded_blas():
+            futures = [_executor().submit(func, s, e, *args) for s, e in ranges]
+            return [f.result() for f in futures]
+
+    def scan(self, start, stop, labels, sqdist, w, exact, x_sq, unit=False):
         """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``) and, when ``w`` is
-        given, return their per-cluster weighted sums (float64) and weights. ``x_sq``: the
+        given, return their per-cluster weighted sums and weights (float64). ``x_sq``: the
         squared norms of the rows when known."""
         X, k, d = self.X, self.k, self.d
         m_max = min(self.rows, stop - start)
@@ -166,6 +204,41 @@ class _Pass:
                 sums += np.bincount(index.reshape(-1), values.reshape(-1), minlength=k * d)
                 weights += np.bincount(lab, wb, minlength=k)
         return None if w is None else (sums.reshape(k, d), weights)
+
+    def tail(self, start, stop, labels, sqdist, w, unit, positive, prev_labels, update):
+        """For rows ``start:stop`` after ``scan``: their inertia and changed labels and, when
+        ``update``, what those changes add to the sums, weights and counts (float64, int64)."""
+        X, k, d = self.X, self.k, self.d
+        dist, wr = sqdist[start:stop], w[start:stop]
+        if unit:
+            inertia = float(np.sum(dist, dtype=np.float64))
+        else:
+            inertia = float(np.dot(dist.astype(np.float64), wr))
+        if prev_labels is None:
+            return inertia, 0, None, None, None
+        changed = np.flatnonzero(labels[start:stop] != prev_labels[start:stop])
+        if not positive:
+            changed = changed[wr[changed] > 0]
+        if not update:
+            return inertia, changed.size, None, None, None
+        changed += start
+        new, old = labels[changed], prev_labels[changed]
+        values = X[changed].astype(np.float64)
+        wc = np.ones(changed.size) if unit else w[changed].astype(np.float64)
+        if not unit:
+            values *= wc[:, None]
+        if self.one_hot:  # +1 for the cluster joined, -1 for the one left
+            ids = np.arange(k)[:, None]
+            moves = (new == ids).astype(np.float64) - (old == ids)
+            sums = moves @ values
+        else:
+            both = np.concatenate([new, old])[:, None] * d + np.arange(d)
+            signed = np.concatenate([values, -values])
+            sums = np.bincount(both.reshape(-1), signed.reshape(-1), minlength=k * d)
+            sums = sums.reshape(k, d)
+        weights = np.bincount(new, wc, minlength=k) - np.bincount(old, wc, minlength=k)
+        counts = np.bincount(new, minlength=k) - np.bincount(old, minlength=k)
+        return inertia, changed.size, sums, weights, counts
 
     def _assign_by_cluster(self, rows, m, buf):
         """(best score, label) of each row, scores computed k x m."""
@@ -225,8 +298,7 @@ class _Buffers:
 
 def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Nearest centre of every row and the exact squared distance to it (as ``portable``)."""
-    labels, sqdist, _, _ = _Pass(X, C, chunk_rows).run(None, exact=True)
-    return labels, sqdist
+    return _Pass(X, C, chunk_rows).assign()
 
 
 def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
@@ -244,13 +316,47 @@ def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tupl
 
 
 def lloyd_step(
-    X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any
-) -> tuple[Any, Any, Any, Any]:
-    """Assignment and centre sums fused per block of rows. ``sqdist`` is ||x||^2 plus the
-    row's minimum score ||c||^2 - 2 x.c, clamped at zero: the squared distance up to float
-    rounding (``assign`` gives the exact, explicit one). The row norms are computed on the
-    first step of a fit and reused while the loop passes the same, unchanged X."""
-    return _Pass(X, C, chunk_rows).run(w, exact=False, x_sq=_row_norms(X))
+    X: Any,
+    C: Any,
+    w: Any,
+    *,
+    chunk_rows: int,
+    kernels: Any = None,
+    prev_labels: Any = None,
+    state: Any = None,
+) -> Step:
+    """Assignment and centre sums fused per block of rows (see :class:`portable.Step`).
+
+    ``sqdist`` is ||x||^2 plus the row's minimum score ||c||^2 - 2 x.c, clamped at zero: the
+    squared distance up to float rounding (``assign`` gives the exact, explicit one). The row
+    norms are computed on the first step of a fit and reused while the loop passes the same,
+    unchanged X. Handed the previous step's ``state``, the sums, weights and counts it kept
+    (float64) are updated by the rows that changed cluster only, which after the first few
+    iterations are a few percent of X; counts (of rows of positive weight) make an emptied
+    cluster's sums exactly zero."""
+    return _Pass(X, C, chunk_rows).step(w, prev_labels, state)
+
+
+@dataclass(frozen=True)
+class _State:
+    """What a NumPy step leaves for the next: its inputs (by identity) and its float64 sums."""
+
+    X: np.ndarray
+    w: np.ndarray
+    labels: np.ndarray
+    unit: bool
+    positive: bool
+    sums: np.ndarray
+    weights: np.ndarray
+    counts: np.ndarray
+
+    def follows(self, X: Any, w: Any, prev_labels: Any, k: int) -> bool:
+        return self.X is X and self.w is w and self.labels is prev_labels and len(self.counts) == k
+
+
+def _weight_kind(w: np.ndarray) -> tuple[bool, bool]:
+    """(every weight is 1, every weight is positive)."""
+    return bool(np.all(w == 1)), bool(np.all(w > 0))
 
 
 _norms_of: tuple[Any, np.ndarray] | None = None  # (weak reference to X, its row norms)

@@ -6,9 +6,46 @@ the reference versions that every native fast path is tested against.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from .._xp import array_namespace, device_of
+from .._xp import accumulation_dtype, array_namespace, device_of
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one Lloyd step (``lloyd_step``) returns, every array on X's device.
+
+    ``labels`` (int64) and ``sqdist`` (squared distance to the chosen centre; a native step may
+    round it, ``assign``'s is exact) per row; ``sums`` (k x d) and ``weights`` (k,) per cluster;
+    ``inertia``, the weighted sum of ``sqdist``, and ``n_changed``, the rows of positive weight
+    whose label differs from ``prev_labels`` (all rows on a first step), as 0-d arrays of the
+    accumulation dtype, so that the loop brings them to the host in its one transfer. ``state``
+    is private to the kernel that made the step: handed back with ``prev_labels``, it may let
+    the next step reuse work (the NumPy one updates the sums by the rows that changed cluster).
+    """
+
+    labels: Any
+    sqdist: Any
+    sums: Any
+    weights: Any
+    inertia: Any
+    n_changed: Any
+    state: Any = None
+
+
+def finish_step(labels, sqdist, sums, weights, w, prev_labels) -> Step:
+    """A :class:`Step` from a kernel's per-row results: the inertia and changed-label count
+    computed with standard operations (the native kernels with no fused version use this)."""
+    xp = array_namespace(labels, sqdist, w)
+    acc = accumulation_dtype(xp, device_of(sqdist))
+    inertia = xp.sum(sqdist * w, dtype=acc)
+    if prev_labels is None:  # full: a Dask array of CuPy blocks keeps CuPy blocks
+        n_changed = xp.full_like(inertia, float(labels.shape[0]))
+    else:
+        changed = xp.logical_and(labels != prev_labels, w > 0)
+        n_changed = xp.astype(xp.count_nonzero(changed), acc)
+    return Step(labels, sqdist, sums, weights, inertia, n_changed)
 
 
 def row_chunks(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
@@ -56,9 +93,17 @@ def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tupl
 
 
 def lloyd_step(
-    X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any
-) -> tuple[Any, Any, Any, Any]:
-    """One Lloyd step: labels and squared distances for ``C``, then the per-cluster sums."""
+    X: Any,
+    C: Any,
+    w: Any,
+    *,
+    chunk_rows: int,
+    kernels: Any,
+    prev_labels: Any = None,
+    state: Any = None,
+) -> Step:
+    """One Lloyd step: labels and squared distances for ``C``, then the per-cluster sums, the
+    inertia and the labels changed since ``prev_labels`` (``state`` is not used here)."""
     labels, sqdist = kernels.assign(X, C, chunk_rows=chunk_rows)
     sums, weights = kernels.segment_sum(X, labels, w, C.shape[0], chunk_rows=chunk_rows)
-    return labels, sqdist, sums, weights
+    return finish_step(labels, sqdist, sums, weights, w, prev_labels)

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .portable import row_chunks
+from .portable import Step, finish_step, row_chunks
 
 # k at or below which the segment sum is a one-hot product rather than a scatter. CPU: on the
 # 2-core CI machine (benchmarks/torch_kernels.py --crossover) index_add_ pays a per-row cost and
@@ -181,13 +181,25 @@ def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tupl
 
 @torch.no_grad()
 def lloyd_step(
-    X: Any, C: Any, w: Any, *, chunk_rows: int, kernels: Any = None
-) -> tuple[Any, Any, Any, Any]:
-    """Assign and segment sum fused per chunk: ``(labels, sqdist, sums, weights)``."""
-    if (route := _via_cupy(X)) is not None and (
-        out := _through_cupy(route.lloyd_step, X, C, w, chunk_rows=chunk_rows)
-    ) is not None:
-        return out
+    X: Any,
+    C: Any,
+    w: Any,
+    *,
+    chunk_rows: int,
+    kernels: Any = None,
+    prev_labels: Any = None,
+    state: Any = None,
+) -> Step:
+    """Assign and segment sum fused per chunk (see :class:`portable.Step`)."""
+    if (route := _via_cupy(X)) is None or (
+        out := _through_cupy(route.fused_step, X, C, w, chunk_rows=chunk_rows)
+    ) is None:
+        out = _fused_step(X, C, w, chunk_rows)
+    return finish_step(*out, w, prev_labels)
+
+
+def _fused_step(X: Any, C: Any, w: Any, chunk_rows: int) -> tuple[Any, Any, Any, Any]:
+    """``(labels, sqdist, sums, weights)`` with torch's own operations."""
     n, d = X.shape
     k = C.shape[0]
     cent = _Centres(C)
