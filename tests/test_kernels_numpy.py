@@ -1,6 +1,6 @@
 """The NumPy fast paths against the portable kernels, on each of their code paths: scores by
 cluster or by row, one-hot or bincount sums, one thread or several, unit or general weights,
-ties between centres, the remembered row norms."""
+ties between centres, the row norms and sums kept from one step to the next."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_threads_give_the_single_thread_results(monkeypatch):
     one = fast.lloyd_step(X, C, w, chunk_rows=700, kernels=None)
     monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(fast, "n_threads", lambda: 3)
-    assert len(fast._Pass(X, C, 700).ranges(X.shape[0])) == 3
+    assert len(fast._Pass(X, C.shape[0], 700).ranges) == 3
     many = fast.lloyd_step(X, C, w, chunk_rows=700, kernels=None)
     np.testing.assert_array_equal(many.labels, one.labels)
     np.testing.assert_allclose(many.sqdist, one.sqdist)
@@ -83,11 +83,13 @@ def test_threads_give_the_single_thread_results(monkeypatch):
 
 def test_remembered_row_norms_follow_the_array():
     X, C, w = _data(40_000, 3, 4, np.float64, seed=6)
-    first = fast.lloyd_step(X, C, w, chunk_rows=10**6, kernels=None).sqdist
-    Y = X + 1.0  # a new array of the same shape must not reuse X's norms
-    second = fast.lloyd_step(Y, C, w, chunk_rows=10**6, kernels=None).sqdist
+    first = fast.lloyd_step(X, C, w, chunk_rows=10**6, kernels=None)
+    Y = X + 1.0  # a new array of the same shape must not reuse X's norms, even handed X's state
+    second = fast.lloyd_step(
+        Y, C, w, chunk_rows=10**6, prev_labels=first.labels, state=first.state
+    ).sqdist
     np.testing.assert_allclose(second, portable.assign(Y, C, chunk_rows=10**6)[1], rtol=1e-9)
-    assert not np.allclose(first, second)
+    assert not np.allclose(first.sqdist, second)
 
 
 def _steps(step, X, C0, w, n_steps, rows, **kw):
@@ -115,6 +117,7 @@ def _steps(step, X, C0, w, n_steps, rows, **kw):
 @pytest.mark.parametrize("weights", ["unit", "general", "some zero"])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, threads, monkeypatch):
+    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)  # update after every first step
     if threads > 1:
         monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
         monkeypatch.setattr(fast, "n_threads", lambda: threads)
@@ -138,7 +141,8 @@ def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, thread
     assert 0 < float(fast_steps[2].n_changed) < X.shape[0]  # the updates were exercised
 
 
-def test_a_state_from_other_inputs_is_not_used():
+def test_a_state_from_other_inputs_is_not_used(monkeypatch):
+    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
     X, C, w = _data(2000, 4, 5, np.float64, seed=9)
     first = fast.lloyd_step(X, C, w, chunk_rows=300)
     for X2, w2, prev in [
@@ -152,7 +156,8 @@ def test_a_state_from_other_inputs_is_not_used():
 
 
 @pytest.mark.parametrize("k", [4, 40])
-def test_a_cluster_emptied_by_the_update_is_exactly_empty(k):
+def test_a_cluster_emptied_by_the_update_is_exactly_empty(k, monkeypatch):
+    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
     X, C, w = _data(5000, 3, k, np.float64, seed=k)
     first = fast.lloyd_step(X, C, w, chunk_rows=500)
     assert (first.weights > 0).all()

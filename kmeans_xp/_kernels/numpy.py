@@ -14,7 +14,6 @@ scikit-learn does. Labels and sums are those of ``portable`` (tested in tests/te
 from __future__ import annotations
 
 import os
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -35,6 +34,9 @@ BLOCK_BYTES = 2 << 20
 MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 256, 32768
 # below this many multiply-adds per step one thread is faster than handing work to a pool
 PARALLEL_MIN_WORK = 2_000_000
+# the sums are updated by the rows that changed cluster when the last step changed at most
+# this fraction of the rows, and summed afresh otherwise
+UPDATE_MAX_CHANGED = 0.2
 # "few" clusters and features (see _Pass)
 SMALL_K, SMALL_D = 32, 32
 
@@ -75,14 +77,23 @@ def _single_threaded_blas() -> Any:
     return _controller.limit(limits=1, user_api="blas")
 
 
-class _Pass:
-    """One pass over the rows of X for centres C: the loop-invariant pieces and the pass."""
+class _Centres:
+    """What every block needs from the centres: C, -2 C (the -2 folded in) and ||c||^2."""
 
-    def __init__(self, X: np.ndarray, C: np.ndarray, chunk_rows: int):
-        k, d = C.shape
-        self.X, self.C, self.k, self.d = X, C, k, d
-        self.minus_2_c = np.ascontiguousarray(-2.0 * C, dtype=X.dtype)  # the -2 folded in
-        self.c_sq = np.einsum("ij,ij->i", C, C).astype(X.dtype)
+    def __init__(self, C: np.ndarray, dtype: Any):
+        self.C = C
+        self.minus_2_c = np.ascontiguousarray(-2.0 * C, dtype=dtype)
+        self.c_sq = np.einsum("ij,ij->i", C, C).astype(dtype)
+
+
+class _Pass:
+    """Passes over the rows of X with k centres: the layout and block size chosen for the
+    shape, the row ranges of the worker threads with their work buffers, and the row norms of
+    X. A fit's steps share one (it travels in their state), so none of this is rebuilt."""
+
+    def __init__(self, X: np.ndarray, k: int, chunk_rows: int):
+        n, d = X.shape
+        self.X, self.k, self.d, self.chunk_rows = X, k, d, chunk_rows
         # few clusters and features: scores laid out cluster-major (k x rows) and reduced with
         # whole-row ufuncs, since argmin over short rows costs ~20 ns a row; otherwise
         # row-major scores (rows x k) and argmin per row
@@ -92,8 +103,14 @@ class _Pass:
         per_row = (2 * k + d) if self.one_hot else (k + 2 * d)
         fit = BLOCK_BYTES // (X.dtype.itemsize * per_row)
         self.rows = int(max(1, min(chunk_rows, max(MIN_BLOCK_ROWS, min(fit, MAX_BLOCK_ROWS)))))
+        self.ranges = self._ranges(n)
+        self._buffers: dict[int, _Buffers] = {}  # by the first row of a range
+        self._x_sq: np.ndarray | None = None
 
-    def ranges(self, n: int) -> list[tuple[int, int]]:
+    def serves(self, X: Any, k: int, chunk_rows: int) -> bool:
+        return self.X is X and self.k == k and self.chunk_rows == chunk_rows
+
+    def _ranges(self, n: int) -> list[tuple[int, int]]:
         """Contiguous row ranges, one per worker, cut on block boundaries."""
         work = n * self.k * (self.d + 4)
         parts = n_threads() if work >= PARALLEL_MIN_WORK else 1
@@ -102,45 +119,57 @@ class _Pass:
         per = -(-blocks // parts) * self.rows
         return [(s, min(s + per, n)) for s in range(0, n, per)]
 
-    def assign(self) -> tuple[np.ndarray, np.ndarray]:
+    def _buffers_for(self, start: int, stop: int) -> _Buffers:
+        buf = self._buffers.get(start)
+        if buf is None:  # each range is worked on by one thread at a time
+            m = min(self.rows, stop - start)
+            buf = _Buffers(m, self.k, self.d, self.X.dtype, self.by_cluster, self.one_hot)
+            self._buffers[start] = buf
+        return buf
+
+    def x_sq(self) -> np.ndarray:
+        """Squared norms of the rows of X (computed once: nothing writes to a fit's X)."""
+        if self._x_sq is None:
+            self._x_sq = self._row_sq(self.X)
+        return self._x_sq
+
+    def assign(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Labels and exact squared distances of every row."""
         n = self.X.shape[0]
         labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=self.X.dtype)
-        self._parallel(self.scan, labels, sqdist, None, True, None)
+        cent = _Centres(C, self.X.dtype)
+        self._parallel(self.scan, cent, labels, sqdist, None, True, None)
         return labels, sqdist
 
-    def step(self, w: np.ndarray, prev_labels: Any, state: Any) -> Step:
-        """One Lloyd step; the sums are updated from ``state`` by the rows that changed
-        cluster when ``state`` is the one the previous step on this X and w left."""
+    def step(self, C: np.ndarray, w: np.ndarray, prev_labels: Any, state: _State | None) -> Step:
+        """One Lloyd step. With the ``state`` of the previous step (on this X and w), the
+        sums are updated by the rows that changed cluster, unless that step changed many."""
         X, k = self.X, self.k
         n = X.shape[0]
-        if not (isinstance(state, _State) and state.follows(X, w, prev_labels, k)):
-            state = None
         unit, positive = (state.unit, state.positive) if state else _weight_kind(w)
+        # the last step's changes predict this one's: many changes cost more to gather and
+        # update than the fused sums do
+        update = state is not None and state.changed <= UPDATE_MAX_CHANGED * n
         labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=X.dtype)
-        x_sq = _row_norms(X)
-        full = self._parallel(
-            self.scan, labels, sqdist, w if state is None else None, False, x_sq, unit
-        )
-        tails = self._parallel(
-            self.tail, labels, sqdist, w, unit, positive, prev_labels, state is not None
-        )
-        inertia = sum(t[0] for t in tails)
-        n_changed = n if prev_labels is None else sum(t[1] for t in tails)
-        if state is None:
-            sums = sum(p[0] for p in full)
-            weights = sum(p[1] for p in full)
-            counts = np.bincount(labels if positive else labels[w > 0], minlength=k)
+        cent = _Centres(C, X.dtype)
+        args = (cent, labels, sqdist, w, unit, positive, prev_labels, update)
+        parts = self._parallel(self._range_step, *args)
+        inertia = sum(p[0] for p in parts)
+        n_changed = n if prev_labels is None else sum(p[1] for p in parts)
+        sums = sum(p[2] for p in parts)
+        weights = sum(p[3] for p in parts)
+        if update:
+            sums = state.sums + sums
+            weights = state.weights + weights
+            counts = state.counts + sum(p[4] for p in parts)
         else:
-            sums = state.sums + sum(t[2] for t in tails)
-            weights = state.weights + sum(t[3] for t in tails)
-            counts = state.counts + sum(t[4] for t in tails)
+            counts = np.bincount(labels if positive else labels[w > 0], minlength=k)
         empty = counts == 0  # exact zeros, whatever the rounding of the updates
         sums[empty] = 0.0
         weights[empty] = 0.0
-        new_state = _State(X, w, labels, unit, positive, sums, weights, counts)
+        new_state = _State(self, w, labels, unit, positive, n_changed, sums, weights, counts)
         return Step(
             labels,
             sqdist,
@@ -154,37 +183,77 @@ class _Pass:
     def _parallel(self, func, *args) -> list:
         """``func(start, stop, *args)`` over the row ranges, on the worker threads when there
         are several; the results in range order."""
-        ranges = self.ranges(self.X.shape[0])
-        if len(ranges) == 1:
-            return [func(*ranges[0], *args)]
+        if len(self.ranges) == 1:
+            return [func(*self.ranges[0], *args)]
         with _single_threaded_blas():
-            futures = [_executor().submit(func, s, e, *args) for s, e in ranges]
+            futures = [_executor().submit(func, s, e, *args) for s, e in self.ranges]
             return [f.result() for f in futures]
 
-    def scan(self, start, stop, labels, sqdist, w, exact, x_sq, unit=False):
-        """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``) and, when ``w`` is
-        given, return their per-cluster weighted sums and weights (float64). ``x_sq``: the
-        squared norms of the rows when known."""
+    def _range_step(self, start, stop, cent, labels, sqdist, w, unit, positive, prev, update):
+        """Rows ``start:stop`` of a step: (inertia, changed labels, sums, weights, counts),
+        the last three being the changes' contributions when ``update``, else the sums and
+        weights of the rows (and no counts)."""
+        sums = self.scan(start, stop, cent, labels, sqdist, None if update else w, False, unit)
+        dist, wr = sqdist[start:stop], w[start:stop]
+        if unit:
+            inertia = float(np.sum(dist, dtype=np.float64))
+        else:
+            inertia = float(np.dot(dist.astype(np.float64), wr))
+        if prev is None:
+            return inertia, 0, *sums, None
+        changed = np.flatnonzero(labels[start:stop] != prev[start:stop])
+        if not positive:
+            changed = changed[wr[changed] > 0]
+        if not update:
+            return inertia, changed.size, *sums, None
+        return inertia, changed.size, *self._moves(changed + start, labels, prev, w, unit)
+
+    def _moves(self, changed, labels, prev, w, unit):
+        """What the rows ``changed`` add to the sums, weights and counts (float64, int64) by
+        joining their new cluster and leaving their old one."""
         X, k, d = self.X, self.k, self.d
+        new, old = labels[changed], prev[changed]
+        values = X[changed]
+        wc = np.ones(changed.size, dtype=X.dtype) if unit else w[changed]
+        if not unit:
+            values *= wc[:, None]
+        if self.one_hot:  # +1 for the cluster joined, -1 for the one left
+            ids = np.arange(k)[:, None]
+            moves = (new == ids).astype(X.dtype) - (old == ids)
+            sums = (moves @ values).astype(np.float64)
+        else:
+            both = np.concatenate([new, old])[:, None] * d + np.arange(d)
+            signed = np.concatenate([values, -values])
+            sums = np.bincount(both.reshape(-1), signed.reshape(-1), minlength=k * d)
+            sums = sums.reshape(k, d)
+        weights = np.bincount(new, wc, minlength=k) - np.bincount(old, wc, minlength=k)
+        counts = np.bincount(new, minlength=k) - np.bincount(old, minlength=k)
+        return sums, weights, counts
+
+    def scan(self, start, stop, cent, labels, sqdist, w, exact, unit=False):
+        """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``) and, when ``w`` is
+        given, return their per-cluster weighted sums and weights (float64); else zeros."""
+        X, k, d = self.X, self.k, self.d
+        buf = self._buffers_for(start, stop)
         m_max = min(self.rows, stop - start)
-        buf = _Buffers(m_max, k, d, X.dtype, self.by_cluster, self.one_hot)
-        sums = np.zeros(k * d, dtype=np.float64) if w is not None else None
-        weights = np.zeros(k, dtype=np.float64) if w is not None else None
+        sums = np.zeros(k * d, dtype=np.float64)
+        weights = np.zeros(k, dtype=np.float64)
+        x_sq = None if exact else self.x_sq()
         for s in range(start, stop, m_max):
             e = min(s + m_max, stop)
             m = e - s
             rows = X[s:e]
             if self.by_cluster:
-                best, lab = self._assign_by_cluster(rows, m, buf)
+                best, lab = self._assign_by_cluster(rows, m, buf, cent)
                 labels[s:e] = lab
             else:
-                best, lab = self._assign_by_row(rows, m, buf, labels[s:e])
+                best, lab = self._assign_by_row(rows, m, buf, labels[s:e], cent)
             if exact:
-                diff = np.take(self.C, labels[s:e], axis=0, out=buf.rows[:m])
+                diff = np.take(cent.C, labels[s:e], axis=0, out=buf.rows[:m])
                 np.subtract(rows, diff, out=diff)
                 np.copyto(sqdist[s:e], self._row_sq(diff))
             else:  # ||x||^2 + min(||c||^2 - 2 x.c), clamped: no gather of the centres
-                best += self._row_sq(rows) if x_sq is None else x_sq[s:e]
+                best += x_sq[s:e]
                 np.maximum(best, 0.0, out=sqdist[s:e])
             if w is None:
                 continue
@@ -203,52 +272,17 @@ class _Pass:
                 values = rows if unit else np.multiply(rows, wb[:, None], out=buf.rows[:m])
                 sums += np.bincount(index.reshape(-1), values.reshape(-1), minlength=k * d)
                 weights += np.bincount(lab, wb, minlength=k)
-        return None if w is None else (sums.reshape(k, d), weights)
+        return sums.reshape(k, d), weights
 
-    def tail(self, start, stop, labels, sqdist, w, unit, positive, prev_labels, update):
-        """For rows ``start:stop`` after ``scan``: their inertia and changed labels and, when
-        ``update``, what those changes add to the sums, weights and counts (float64, int64)."""
-        X, k, d = self.X, self.k, self.d
-        dist, wr = sqdist[start:stop], w[start:stop]
-        if unit:
-            inertia = float(np.sum(dist, dtype=np.float64))
-        else:
-            inertia = float(np.dot(dist.astype(np.float64), wr))
-        if prev_labels is None:
-            return inertia, 0, None, None, None
-        changed = np.flatnonzero(labels[start:stop] != prev_labels[start:stop])
-        if not positive:
-            changed = changed[wr[changed] > 0]
-        if not update:
-            return inertia, changed.size, None, None, None
-        changed += start
-        new, old = labels[changed], prev_labels[changed]
-        values = X[changed].astype(np.float64)
-        wc = np.ones(changed.size) if unit else w[changed].astype(np.float64)
-        if not unit:
-            values *= wc[:, None]
-        if self.one_hot:  # +1 for the cluster joined, -1 for the one left
-            ids = np.arange(k)[:, None]
-            moves = (new == ids).astype(np.float64) - (old == ids)
-            sums = moves @ values
-        else:
-            both = np.concatenate([new, old])[:, None] * d + np.arange(d)
-            signed = np.concatenate([values, -values])
-            sums = np.bincount(both.reshape(-1), signed.reshape(-1), minlength=k * d)
-            sums = sums.reshape(k, d)
-        weights = np.bincount(new, wc, minlength=k) - np.bincount(old, wc, minlength=k)
-        counts = np.bincount(new, minlength=k) - np.bincount(old, minlength=k)
-        return inertia, changed.size, sums, weights, counts
-
-    def _assign_by_cluster(self, rows, m, buf):
+    def _assign_by_cluster(self, rows, m, buf, cent):
         """(best score, label) of each row, scores computed k x m."""
         k = self.k
         scores = buf.scores[: k * m].reshape(k, m)
         if self.d <= 4:  # a contiguous copy of the few columns makes the product much faster
-            np.matmul(self.minus_2_c, np.ascontiguousarray(rows.T), out=scores)
+            np.matmul(cent.minus_2_c, np.ascontiguousarray(rows.T), out=scores)
         else:
-            np.matmul(self.minus_2_c, rows.T, out=scores)
-        np.add(scores, self.c_sq[:, None], out=scores)
+            np.matmul(cent.minus_2_c, rows.T, out=scores)
+        np.add(scores, cent.c_sq[:, None], out=scores)
         # argmin with first-index ties: a running minimum down the clusters (in place), then
         # count the clusters whose running minimum is still above the overall one
         for j in range(1, k):
@@ -258,12 +292,12 @@ class _Pass:
         lab = np.add.reduce(above.view(np.int8), axis=0, out=buf.lab[:m])
         return best, lab
 
-    def _assign_by_row(self, rows, m, buf, out):
+    def _assign_by_row(self, rows, m, buf, out, cent):
         """(best score, label) of each row, scores computed m x k; labels written to out."""
         k = self.k
         scores = buf.scores[: m * k].reshape(m, k)
-        np.matmul(rows, self.minus_2_c.T, out=scores)
-        np.add(scores, self.c_sq, out=scores)
+        np.matmul(rows, cent.minus_2_c.T, out=scores)
+        np.add(scores, cent.c_sq, out=scores)
         lab = np.argmin(scores, axis=1, out=out)
         best = scores.reshape(-1).take(buf.flat_index[:m] + lab)
         return best, lab
@@ -298,7 +332,7 @@ class _Buffers:
 
 def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Nearest centre of every row and the exact squared distance to it (as ``portable``)."""
-    return _Pass(X, C, chunk_rows).assign()
+    return _Pass(X, C.shape[0], chunk_rows).assign(C)
 
 
 def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
@@ -334,43 +368,31 @@ def lloyd_step(
     (float64) are updated by the rows that changed cluster only, which after the first few
     iterations are a few percent of X; counts (of rows of positive weight) make an emptied
     cluster's sums exactly zero."""
-    return _Pass(X, C, chunk_rows).step(w, prev_labels, state)
+    k = C.shape[0]
+    if isinstance(state, _State) and state.follows(X, w, prev_labels, k, chunk_rows):
+        return state.passes.step(C, w, prev_labels, state)
+    return _Pass(X, k, chunk_rows).step(C, w, prev_labels, None)
 
 
 @dataclass(frozen=True)
 class _State:
-    """What a NumPy step leaves for the next: its inputs (by identity) and its float64 sums."""
+    """What a NumPy step leaves for the next: its pass over X, its inputs (by identity), its
+    changes and its float64 sums, weights and counts (of rows of positive weight)."""
 
-    X: np.ndarray
+    passes: _Pass
     w: np.ndarray
     labels: np.ndarray
     unit: bool
     positive: bool
+    changed: int
     sums: np.ndarray
     weights: np.ndarray
     counts: np.ndarray
 
-    def follows(self, X: Any, w: Any, prev_labels: Any, k: int) -> bool:
-        return self.X is X and self.w is w and self.labels is prev_labels and len(self.counts) == k
+    def follows(self, X: Any, w: Any, prev_labels: Any, k: int, chunk_rows: int) -> bool:
+        return self.passes.serves(X, k, chunk_rows) and self.w is w and self.labels is prev_labels
 
 
 def _weight_kind(w: np.ndarray) -> tuple[bool, bool]:
     """(every weight is 1, every weight is positive)."""
     return bool(np.all(w == 1)), bool(np.all(w > 0))
-
-
-_norms_of: tuple[Any, np.ndarray] | None = None  # (weak reference to X, its row norms)
-
-
-def _row_norms(X: np.ndarray) -> np.ndarray | None:
-    """Squared norms of the rows of X, remembered for the last X (one fit's centred copy, which
-    nothing writes to). Small row counts are not worth remembering."""
-    global _norms_of
-    if X.shape[0] * X.shape[1] < 100_000 or X.dtype.hasobject:
-        return None
-    known = _norms_of  # one read: another thread may replace it meanwhile
-    if known is not None and known[0]() is X:
-        return known[1]
-    x_sq = np.einsum("ij,ij->i", X, X)
-    _norms_of = (weakref.ref(X), x_sq)
-    return x_sq
