@@ -173,6 +173,10 @@ or callable, default "auto"
         or the host, and is converted to X's library and device. ``y`` is ignored.
         """
         X = self._validate_X(X, reset=True)
+        with kernels_for(array_namespace(X)).fit_context():
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> KMeans:
         xp = array_namespace(X)
         dev = device_of(X)
         n, d = X.shape
@@ -182,9 +186,10 @@ or callable, default "auto"
         w = _check_sample_weight(sample_weight, n, xp, dev, dtype)
         k = int(self.n_clusters)
 
-        # weighted, so that integer weights act as repeated rows (scikit-learn's are unweighted)
-        weighted = sample_weight is not None
-        mean = xp.mean(Xf, axis=0) if not weighted else (w @ Xf) / xp.sum(w)
+        # weighted, so that integer weights act as repeated rows (scikit-learn's are unweighted);
+        # a matrix-vector product: NumPy's mean over the rows is slow on few columns, and any
+        # mean close enough to X's serves to centre it
+        mean = (w @ Xf) / xp.sum(w)
         Xc = Xf - mean
         # Dask: the centred data is computed once and kept on the workers
         Xc, w, mean = persist(*row_blocked(Xc, w), mean)
@@ -193,8 +198,10 @@ or callable, default "auto"
         rows = chunk_rows(
             n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xc)
         )
-        tol = self.tol * _mean_variance(xp, Xc, w if weighted else None, dev, rows)
-        rng = host_rng(self.random_state)
+        tol = self.tol * _mean_variance(xp, Xc, w, dev, rows)
+        # explicit centres draw nothing (and a generator seeded by the OS takes a while)
+        explicit = not isinstance(self.init, str) and not callable(self.init)
+        rng = None if explicit else host_rng(self.random_state)
 
         best = None
         for _ in range(n_init):
@@ -610,9 +617,10 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
 
 
 def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any, rows: int) -> float:
-    """mean(var(X, axis=0)) of centred data, weighted by ``w`` unless it is None, on the host:
-    the scale of the relative ``tol``. Summed per chunk of ``rows`` rows, so that no float64
-    copy of the whole of X is made.
+    """mean(var(X, axis=0)) of centred data weighted by ``w``, on the host: the scale of the
+    relative ``tol``. Summed per chunk of ``rows`` rows in X's dtype (this scale only sets the
+    tolerance), so that no float64 copy of X is made: on few columns as one matrix-vector
+    product per chunk, on many as per-row dot products (no chunk-sized temporary).
 
     A non-finite result means X held NaN or infinity (Dask input is checked only here, in the
     same compute)."""
@@ -620,11 +628,12 @@ def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any, rows: int) -> float:
     parts = []
     for a, b in row_chunks(Xc.shape[0], rows):
         block = Xc[a:b, ...]
-        per_row = xp.vecdot(block, block)  # in X's dtype: this scale only sets the tolerance
-        parts.append(xp.sum(per_row if w is None else per_row * w[a:b], dtype=acc))
+        if Xc.shape[1] <= 8:
+            parts.append(xp.sum(xp.astype(w[a:b] @ (block * block), acc)))
+        else:
+            parts.append(xp.sum(xp.vecdot(block, block) * w[a:b], dtype=acc))
     total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))
-    weight = Xc.shape[0] if w is None else xp.sum(xp.astype(w, acc))
-    (value,) = to_host(total / (weight * Xc.shape[1]))
+    (value,) = to_host(total / (xp.sum(xp.astype(w, acc)) * Xc.shape[1]))
     if not np.isfinite(value):
         raise ValueError("X contains NaN or infinity; every value must be finite")
     return float(value)

@@ -107,7 +107,8 @@ def lloyd(
             new_centers, shift = persist(new_centers, _sq_shift(xp, new_centers, centers, acc))
             (shift,) = to_host(shift)
         centers = new_centers
-        step = replace(step, labels=labels)  # Dask: the persisted labels
+        if labels is not step.labels:  # Dask: the persisted labels
+            step = replace(step, labels=labels)
         shift = float(shift)
 
         if verbose:

@@ -118,6 +118,7 @@ def _steps(step, X, C0, w, n_steps, rows, **kw):
 @pytest.mark.parametrize("threads", [1, 3])
 def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, threads, monkeypatch):
     monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)  # update after every first step
+    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
     if threads > 1:
         monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
         monkeypatch.setattr(fast, "n_threads", lambda: threads)
@@ -143,6 +144,7 @@ def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, thread
 
 def test_a_state_from_other_inputs_is_not_used(monkeypatch):
     monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
     X, C, w = _data(2000, 4, 5, np.float64, seed=9)
     first = fast.lloyd_step(X, C, w, chunk_rows=300)
     for X2, w2, prev in [
@@ -158,6 +160,7 @@ def test_a_state_from_other_inputs_is_not_used(monkeypatch):
 @pytest.mark.parametrize("k", [4, 40])
 def test_a_cluster_emptied_by_the_update_is_exactly_empty(k, monkeypatch):
     monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
     X, C, w = _data(5000, 3, k, np.float64, seed=k)
     first = fast.lloyd_step(X, C, w, chunk_rows=500)
     assert (first.weights > 0).all()

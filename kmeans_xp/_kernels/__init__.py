@@ -1,11 +1,14 @@
 """Dispatch of the hot operations: a native fast path where one exists, else the portable one.
 
 A backend module (``numpy.py``, ``torch.py``, ...) defines only the functions that are measurably
-faster for its library; whatever it leaves out comes from ``portable``.
+faster for its library; whatever it leaves out comes from ``portable``. Two optional hooks:
+``free_memory(X)`` (bytes still free on X's device, to size chunks) and ``fit_context()`` (a
+context manager a whole fit runs in).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from types import SimpleNamespace
 from typing import Any
@@ -34,6 +37,7 @@ def kernels_for(xp: Any) -> SimpleNamespace:
         _cache[name] = SimpleNamespace(
             name=name if native else "portable",
             free_memory=getattr(native, "free_memory", _no_free_memory_limit),
+            fit_context=getattr(native, "fit_context", contextlib.nullcontext),
             **{op: getattr(native, op, getattr(portable, op)) for op in OPERATIONS},
         )
     return _cache[name]

@@ -35,8 +35,9 @@ MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 256, 32768
 # below this many multiply-adds per step one thread is faster than handing work to a pool
 PARALLEL_MIN_WORK = 2_000_000
 # the sums are updated by the rows that changed cluster when the last step changed at most
-# this fraction of the rows, and summed afresh otherwise
+# this fraction of the rows, and summed afresh otherwise; on fewer rows summing is as quick
 UPDATE_MAX_CHANGED = 0.2
+UPDATE_MIN_ROWS = 8192
 # "few" clusters and features (see _Pass)
 SMALL_K, SMALL_D = 32, 32
 
@@ -75,6 +76,13 @@ def _single_threaded_blas() -> Any:
     if _controller is None:
         _controller = ThreadpoolController()
     return _controller.limit(limits=1, user_api="blas")
+
+
+def fit_context() -> Any:
+    """BLAS held to one thread for a whole fit when the kernels run their own threads: BLAS's
+    threads keep spinning for a while after each call (OpenBLAS: up to ~0.1 s), and a product
+    made outside the kernels (the mean of X, say) would leave them taking the cores from ours."""
+    return _single_threaded_blas() if n_threads() > 1 else nullcontext()
 
 
 class _Centres:
@@ -150,7 +158,9 @@ class _Pass:
         unit, positive = (state.unit, state.positive) if state else _weight_kind(w)
         # the last step's changes predict this one's: many changes cost more to gather and
         # update than the fused sums do
-        update = state is not None and state.changed <= UPDATE_MAX_CHANGED * n
+        update = (
+            state is not None and n >= UPDATE_MIN_ROWS and state.changed <= UPDATE_MAX_CHANGED * n
+        )
         labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=X.dtype)
         cent = _Centres(C, X.dtype)
@@ -166,9 +176,10 @@ class _Pass:
             counts = state.counts + sum(p[4] for p in parts)
         else:
             counts = np.bincount(labels if positive else labels[w > 0], minlength=k)
-        empty = counts == 0  # exact zeros, whatever the rounding of the updates
-        sums[empty] = 0.0
-        weights[empty] = 0.0
+        if not counts.all():  # emptied clusters: exact zeros, whatever the updates' rounding
+            empty = counts == 0
+            sums[empty] = 0.0
+            weights[empty] = 0.0
         new_state = _State(self, w, labels, unit, positive, n_changed, sums, weights, counts)
         return Step(
             labels,
