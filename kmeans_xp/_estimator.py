@@ -186,19 +186,18 @@ or callable, default "auto"
         w = _check_sample_weight(sample_weight, n, xp, dev, dtype)
         k = int(self.n_clusters)
 
+        # Dask: X (as floats) is read once and kept on the workers
+        Xf, w = persist(*row_blocked(Xf, w))
         # weighted, so that integer weights act as repeated rows (scikit-learn's are unweighted);
-        # a matrix-vector product: NumPy's mean over the rows is slow on few columns, and any
-        # mean close enough to X's serves to centre it
+        # a matrix-vector product: NumPy's mean over the rows is slow on few columns
         mean = (w @ Xf) / xp.sum(w)
-        Xc = Xf - mean
-        # Dask: the centred data is computed once and kept on the workers
-        Xc, w, mean = persist(*row_blocked(Xc, w), mean)
         n_init = self._resolved_n_init()
         kernels = kernels_for(xp)
         rows = chunk_rows(
-            n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xc)
+            n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xf)
         )
-        tol = self.tol * _mean_variance(xp, Xc, w, dev, rows)
+        Xc, mean, variance = _centred(xp, Xf, w, mean, dev, rows)
+        tol = self.tol * variance / d
         # explicit centres draw nothing (and a generator seeded by the OS takes a while)
         explicit = not isinstance(self.init, str) and not callable(self.init)
         rng = None if explicit else host_rng(self.random_state)
@@ -616,27 +615,42 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
     return from_numpy(host, xp, dev, dtype=dtype)
 
 
-def _mean_variance(xp: Any, Xc: Any, w: Any, dev: Any, rows: int) -> float:
-    """mean(var(X, axis=0)) of centred data weighted by ``w``, on the host: the scale of the
-    relative ``tol``. Summed per chunk of ``rows`` rows in X's dtype (this scale only sets the
-    tolerance), so that no float64 copy of X is made: on few columns as one matrix-vector
-    product per chunk, on many as per-row dot products (no chunk-sized temporary).
+# X is centred (copied, less its mean) when the squared norm of its mean exceeds this many
+# times its total variance; below, ||c||^2 - 2 x.c on X as it is loses at most half a bit to
+# cancellation (|x| / |x - mean| <= sqrt(2) on average), and the copy is not worth its memory
+CENTRE_ABOVE = 1.0
 
-    A non-finite result means X held NaN or infinity (Dask input is checked only here, in the
-    same compute)."""
+
+def _centred(xp: Any, Xf: Any, w: Any, mean: Any, dev: Any, rows: int) -> tuple[Any, Any, float]:
+    """``(X', offset, total variance)``: X with a zero offset when its mean is small beside
+    its spread, else ``X - mean`` (a copy, persisted on Dask) with ``mean``; the k-means of X'
+    plus the offset are those of X. The total variance (weighted by ``w``) scales ``tol``."""
+    mean_sq, norms = to_host(xp.vecdot(mean, mean), _mean_sq_norm(xp, Xf, w, dev, rows))
+    mean_sq, norms = float(mean_sq), float(norms)
+    if not np.isfinite(norms):  # Dask input is checked only here, in this compute
+        raise ValueError("X contains NaN or infinity; every value must be finite")
+    if mean_sq <= CENTRE_ABOVE * (norms - mean_sq):
+        return Xf, xp.zeros_like(mean), norms - mean_sq
+    (Xc,) = persist(Xf - mean)
+    (variance,) = to_host(_mean_sq_norm(xp, Xc, w, dev, rows))
+    return Xc, mean, float(variance)
+
+
+def _mean_sq_norm(xp: Any, X: Any, w: Any, dev: Any, rows: int) -> Any:
+    """The mean of ||x||^2 over the rows of X weighted by ``w`` (a 0-d array, not on the host).
+    Summed per chunk of ``rows`` rows in X's dtype, so that no float64 copy of X is made: on
+    few columns as one matrix-vector product per chunk, on many as per-row dot products (no
+    chunk-sized temporary)."""
     acc = accumulation_dtype(xp, dev)
     parts = []
-    for a, b in row_chunks(Xc.shape[0], rows):
-        block = Xc[a:b, ...]
-        if Xc.shape[1] <= 8:
+    for a, b in row_chunks(X.shape[0], rows):
+        block = X[a:b, ...]
+        if X.shape[1] <= 8:
             parts.append(xp.sum(xp.astype(w[a:b] @ (block * block), acc)))
         else:
             parts.append(xp.sum(xp.vecdot(block, block) * w[a:b], dtype=acc))
     total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))
-    (value,) = to_host(total / (xp.sum(xp.astype(w, acc)) * Xc.shape[1]))
-    if not np.isfinite(value):
-        raise ValueError("X contains NaN or infinity; every value must be finite")
-    return float(value)
+    return total / xp.sum(xp.astype(w, acc))
 
 
 def _itemsize(xp: Any, dtype: Any) -> int:

@@ -230,3 +230,24 @@ def test_one_host_sync_per_iteration(backend, monkeypatch):
     assert run.n_iter == 5
     # one per iteration (its four statistics) and one at the end (the exact inertia)
     assert calls == [1] * (run.n_iter + 1), calls
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_data_far_from_the_origin_is_centred_and_clustered_as_near_it(offset, monkeypatch):
+    from kmeans_xp import _estimator
+
+    seen = []
+    real = _estimator.lloyd
+    monkeypatch.setattr(
+        _estimator, "lloyd", lambda X, *a, **kw: seen.append(X) or real(X, *a, **kw)
+    )
+    X, _ = make_blobs(4000, 3, centers=6, cluster_std=0.3, random_state=5)
+    X32 = (X + offset).astype(np.float32)
+    init = X32[:6]
+    est = KMeans(6, init=init, tol=0.0).fit(X32)
+    # near the origin the loop runs on X itself; far from it, on a centred copy (precision)
+    assert (seen[0] is X32) == (offset == 0.0)
+    ref = KMeans(6, init=init.astype(np.float64), tol=0.0).fit(X32.astype(np.float64))
+    np.testing.assert_array_equal(est.labels_, ref.labels_)
+    np.testing.assert_allclose(est.cluster_centers_, ref.cluster_centers_, rtol=1e-6)
+    assert est.inertia_ == pytest.approx(ref.inertia_, rel=1e-4)

@@ -192,13 +192,14 @@ class _Pass:
         )
 
     def _parallel(self, func, *args) -> list:
-        """``func(start, stop, *args)`` over the row ranges, on the worker threads when there
-        are several; the results in range order."""
-        if len(self.ranges) == 1:
-            return [func(*self.ranges[0], *args)]
-        with _single_threaded_blas():
-            futures = [_executor().submit(func, s, e, *args) for s, e in self.ranges]
-            return [f.result() for f in futures]
+        """``func(start, stop, *args)`` over the row ranges, on worker threads when there are
+        several; the results in range order."""
+        first, *rest = self.ranges
+        if not rest:
+            return [func(*first, *args)]
+        with _single_threaded_blas():  # the calling thread takes the first range itself
+            futures = [_executor().submit(func, s, e, *args) for s, e in rest]
+            return [func(*first, *args), *(f.result() for f in futures)]
 
     def _range_step(self, start, stop, cent, labels, sqdist, w, unit, positive, prev, update):
         """Rows ``start:stop`` of a step: (inertia, changed labels, sums, weights, counts),
