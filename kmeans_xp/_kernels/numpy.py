@@ -136,9 +136,14 @@ class _Pass:
         return buf
 
     def x_sq(self) -> np.ndarray:
-        """Squared norms of the rows of X (computed once: nothing writes to a fit's X)."""
+        """Squared norms of the rows of X (computed once, by blocks of rows: nothing writes
+        to a fit's X)."""
         if self._x_sq is None:
-            self._x_sq = self._row_sq(self.X)
+            X = self.X
+            x_sq = np.empty(X.shape[0], dtype=X.dtype)
+            for s in range(0, X.shape[0], MAX_BLOCK_ROWS):
+                x_sq[s : s + MAX_BLOCK_ROWS] = self._row_sq(X[s : s + MAX_BLOCK_ROWS])
+            self._x_sq = x_sq
         return self._x_sq
 
     def assign(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +169,7 @@ class _Pass:
         labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=X.dtype)
         cent = _Centres(C, X.dtype)
+        self.x_sq()  # here, before the threads that read it
         args = (cent, labels, sqdist, w, unit, positive, prev_labels, update)
         parts = self._parallel(self._range_step, *args)
         inertia = sum(p[0] for p in parts)
@@ -315,9 +321,9 @@ class _Pass:
         return best, lab
 
     def _row_sq(self, rows):
-        if self.d <= 8:  # a matrix-vector product beats einsum's short inner loop
+        if self.d <= 32:  # a matrix-vector product beats the per-row loops on short rows
             return (rows * rows) @ np.ones(self.d, dtype=rows.dtype)
-        return np.einsum("ij,ij->i", rows, rows)
+        return np.vecdot(rows, rows)
 
 
 class _Buffers:
