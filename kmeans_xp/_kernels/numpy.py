@@ -36,7 +36,7 @@ MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 256, 32768
 PARALLEL_MIN_WORK = 2_000_000
 # the sums are updated by the rows that changed cluster when the last step changed at most
 # this fraction of the rows, and summed afresh otherwise; on fewer rows summing is as quick
-UPDATE_MAX_CHANGED = 0.2
+UPDATE_MAX_CHANGED = 0.5
 UPDATE_MIN_ROWS = 8192
 # "few" clusters and features (see _Pass)
 SMALL_K, SMALL_D = 32, 32
@@ -114,6 +114,7 @@ class _Pass:
         self.ranges = self._ranges(n)
         self._buffers: dict[int, _Buffers] = {}  # by the first row of a range
         self._x_sq: np.ndarray | None = None
+        self._xt: np.ndarray | None = None  # X transposed, kept for the steps of a fit
 
     def serves(self, X: Any, k: int, chunk_rows: int) -> bool:
         return self.X is X and self.k == k and self.chunk_rows == chunk_rows
@@ -170,6 +171,8 @@ class _Pass:
         sqdist = np.empty(n, dtype=X.dtype)
         cent = _Centres(C, X.dtype)
         self.x_sq()  # here, before the threads that read it
+        if self.by_cluster and self._xt is None:  # a fit's steps read X many times: worth it
+            self._xt = np.ascontiguousarray(X.T)
         args = (cent, labels, sqdist, w, unit, positive, prev_labels, update)
         parts = self._parallel(self._range_step, *args)
         inertia = sum(p[0] for p in parts)
@@ -262,7 +265,7 @@ class _Pass:
             m = e - s
             rows = X[s:e]
             if self.by_cluster:
-                best, lab = self._assign_by_cluster(rows, m, buf, cent)
+                best, lab = self._assign_by_cluster(rows, s, e, buf, cent)
                 labels[s:e] = lab
             else:
                 best, lab = self._assign_by_row(rows, m, buf, labels[s:e], cent)
@@ -292,11 +295,14 @@ class _Pass:
                 weights += np.bincount(lab, wb, minlength=k)
         return sums.reshape(k, d), weights
 
-    def _assign_by_cluster(self, rows, m, buf, cent):
-        """(best score, label) of each row, scores computed k x m."""
-        k = self.k
+    def _assign_by_cluster(self, rows, s, e, buf, cent):
+        """(best score, label) of rows ``s:e``, scores computed k x m from X transposed (the
+        product is much faster on contiguous columns)."""
+        k, m = self.k, e - s
         scores = buf.scores[: k * m].reshape(k, m)
-        if self.d <= 4:  # a contiguous copy of the few columns makes the product much faster
+        if self._xt is not None:
+            np.matmul(cent.minus_2_c, self._xt[:, s:e], out=scores)
+        elif self.d <= 4:  # a copy of the few columns pays for itself
             np.matmul(cent.minus_2_c, np.ascontiguousarray(rows.T), out=scores)
         else:
             np.matmul(cent.minus_2_c, rows.T, out=scores)
