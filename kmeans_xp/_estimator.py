@@ -645,7 +645,7 @@ def _mean_sq_norm(xp: Any, X: Any, w: Any, dev: Any, rows: int) -> Any:
     parts = []
     for a, b in row_chunks(X.shape[0], rows):
         block = X[a:b, ...]
-        if X.shape[1] <= 8:
+        if X.shape[1] <= 32:
             parts.append(xp.sum(xp.astype(w[a:b] @ (block * block), acc)))
         else:
             parts.append(xp.sum(xp.vecdot(block, block) * w[a:b], dtype=acc))

@@ -100,7 +100,7 @@ def lloyd(
         n_changed, n_empty, inertia, shift = int(stats[0]), int(stats[1]), stats[2], stats[3]
         if n_empty:
             # exact distances to the old centres (a native step's may be rounded); rare path
-            _, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
+            _, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows, state=step.state)
             new_centers = relocate_empty_clusters(
                 X, sample_weight, labels, sqdist, sums, weights, centers, n_empty
             )
@@ -131,7 +131,7 @@ def lloyd(
     # relabels, so that labels_ matches the centres; after a strict stop it reproduces the
     # labels (the centres are the same). Either way inertia_ comes from the exact distances
     # (a native step may return them rounded, see _kernels/numpy.py).
-    labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
+    labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows, state=step.state)
     labels, inertia = persist(labels, xp.sum(sqdist * sample_weight, dtype=acc))
     (inertia,) = to_host(inertia)
     inertia = float(inertia)

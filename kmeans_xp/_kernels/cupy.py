@@ -282,7 +282,7 @@ def _add_onehot_product(onehot, rows, ones, sums, weights) -> None:
     weights += cp.dot(ones[: onehot.shape[0]], onehot)
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
+def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
     if not _native(X):
         return portable.assign(X, C, chunk_rows=chunk_rows)

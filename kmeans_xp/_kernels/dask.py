@@ -99,7 +99,7 @@ def _row_blocks(X: Any) -> Any:
     return X.rechunk({1: -1})
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
+def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
     """Labels and squared distances, one task per row block (see ``portable.assign``)."""
     X = _row_blocks(X)
     parts = _per_block(_assign_block, X, _whole(C), "kj", chunk_rows=chunk_rows)

@@ -113,8 +113,8 @@ class _Pass:
         self.rows = int(max(1, min(chunk_rows, max(MIN_BLOCK_ROWS, min(fit, MAX_BLOCK_ROWS)))))
         self.ranges = self._ranges(n)
         self._buffers: dict[int, _Buffers] = {}  # by the first row of a range
-        self._x_sq: np.ndarray | None = None
-        self._xt: np.ndarray | None = None  # X transposed, kept for the steps of a fit
+        self._x_sq: np.ndarray | None = None  # squared row norms, for the steps of a fit
+        self._xt: np.ndarray | None = None  # X transposed, likewise
 
     def serves(self, X: Any, k: int, chunk_rows: int) -> bool:
         return self.X is X and self.k == k and self.chunk_rows == chunk_rows
@@ -135,17 +135,6 @@ class _Pass:
             buf = _Buffers(m, self.k, self.d, self.X.dtype, self.by_cluster, self.one_hot)
             self._buffers[start] = buf
         return buf
-
-    def x_sq(self) -> np.ndarray:
-        """Squared norms of the rows of X (computed once, by blocks of rows: nothing writes
-        to a fit's X)."""
-        if self._x_sq is None:
-            X = self.X
-            x_sq = np.empty(X.shape[0], dtype=X.dtype)
-            for s in range(0, X.shape[0], MAX_BLOCK_ROWS):
-                x_sq[s : s + MAX_BLOCK_ROWS] = self._row_sq(X[s : s + MAX_BLOCK_ROWS])
-            self._x_sq = x_sq
-        return self._x_sq
 
     def assign(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Labels and exact squared distances of every row."""
@@ -170,10 +159,14 @@ class _Pass:
         labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=X.dtype)
         cent = _Centres(C, X.dtype)
-        self.x_sq()  # here, before the threads that read it
-        if self.by_cluster and self._xt is None:  # a fit's steps read X many times: worth it
-            self._xt = np.ascontiguousarray(X.T)
-        args = (cent, labels, sqdist, w, unit, positive, prev_labels, update)
+        # the first step on X fills in the row norms and, for the cluster-major layout, X
+        # transposed (a fit's steps read X many times), block by block while rows are in cache
+        fill = self._x_sq is None
+        if fill:
+            self._x_sq = np.empty(n, dtype=X.dtype)
+            if self.by_cluster:
+                self._xt = np.empty((self.d, n), dtype=X.dtype)
+        args = (cent, labels, sqdist, w, unit, positive, prev_labels, update, fill)
         parts = self._parallel(self._range_step, *args)
         inertia = sum(p[0] for p in parts)
         n_changed = n if prev_labels is None else sum(p[1] for p in parts)
@@ -184,7 +177,10 @@ class _Pass:
             weights = state.weights + weights
             counts = state.counts + sum(p[4] for p in parts)
         else:
-            counts = np.bincount(labels if positive else labels[w > 0], minlength=k)
+            if unit:  # every block's weights are whole numbers, summed exactly
+                counts = np.rint(weights).astype(np.int64)
+            else:
+                counts = np.bincount(labels if positive else labels[w > 0], minlength=k)
         if not counts.all():  # emptied clusters: exact zeros, whatever the updates' rounding
             empty = counts == 0
             sums[empty] = 0.0
@@ -210,11 +206,12 @@ class _Pass:
             futures = [_executor().submit(func, s, e, *args) for s, e in rest]
             return [func(*first, *args), *(f.result() for f in futures)]
 
-    def _range_step(self, start, stop, cent, labels, sqdist, w, unit, positive, prev, update):
+    def _range_step(self, start, stop, cent, labels, sqdist, w, unit, positive, prev, update, fill):
         """Rows ``start:stop`` of a step: (inertia, changed labels, sums, weights, counts),
         the last three being the changes' contributions when ``update``, else the sums and
         weights of the rows (and no counts)."""
-        sums = self.scan(start, stop, cent, labels, sqdist, None if update else w, False, unit)
+        wf = None if update else w
+        sums = self.scan(start, stop, cent, labels, sqdist, wf, False, unit, fill)
         dist, wr = sqdist[start:stop], w[start:stop]
         if unit:
             inertia = float(np.sum(dist, dtype=np.float64))
@@ -233,25 +230,29 @@ class _Pass:
         """What the rows ``changed`` add to the sums, weights and counts (float64, int64) by
         joining their new cluster and leaving their old one."""
         X, k, d = self.X, self.k, self.d
-        new, old = labels[changed], prev[changed]
-        values = X[changed]
-        wc = np.ones(changed.size, dtype=X.dtype) if unit else w[changed]
-        if not unit:
+        new, old = labels.take(changed), prev.take(changed)
+        values = X.take(changed, axis=0)  # take: several times quicker than X[changed]
+        counts = np.bincount(new, minlength=k) - np.bincount(old, minlength=k)
+        if unit:
+            weights = counts.astype(np.float64)
+        else:
+            wc = w.take(changed)
             values *= wc[:, None]
-        if self.one_hot:  # +1 for the cluster joined, -1 for the one left
-            ids = np.arange(k)[:, None]
-            moves = (new == ids).astype(X.dtype) - (old == ids)
+            weights = np.bincount(new, wc, minlength=k) - np.bincount(old, wc, minlength=k)
+        if self.one_hot:  # +1 for the cluster joined, -1 for the one left (never the same)
+            moves = np.zeros((k, changed.size), dtype=X.dtype)
+            rows = np.arange(changed.size)
+            moves[new, rows] = 1.0
+            moves[old, rows] = -1.0
             sums = (moves @ values).astype(np.float64)
         else:
             both = np.concatenate([new, old])[:, None] * d + np.arange(d)
             signed = np.concatenate([values, -values])
             sums = np.bincount(both.reshape(-1), signed.reshape(-1), minlength=k * d)
             sums = sums.reshape(k, d)
-        weights = np.bincount(new, wc, minlength=k) - np.bincount(old, wc, minlength=k)
-        counts = np.bincount(new, minlength=k) - np.bincount(old, minlength=k)
         return sums, weights, counts
 
-    def scan(self, start, stop, cent, labels, sqdist, w, exact, unit=False):
+    def scan(self, start, stop, cent, labels, sqdist, w, exact, unit=False, fill=False):
         """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``) and, when ``w`` is
         given, return their per-cluster weighted sums and weights (float64); else zeros."""
         X, k, d = self.X, self.k, self.d
@@ -259,13 +260,13 @@ class _Pass:
         m_max = min(self.rows, stop - start)
         sums = np.zeros(k * d, dtype=np.float64)
         weights = np.zeros(k, dtype=np.float64)
-        x_sq = None if exact else self.x_sq()
+        x_sq = self._x_sq
         for s in range(start, stop, m_max):
             e = min(s + m_max, stop)
             m = e - s
             rows = X[s:e]
             if self.by_cluster:
-                best, lab = self._assign_by_cluster(rows, s, e, buf, cent)
+                best, lab = self._assign_by_cluster(rows, s, e, buf, cent, fill)
                 labels[s:e] = lab
             else:
                 best, lab = self._assign_by_row(rows, m, buf, labels[s:e], cent)
@@ -274,6 +275,8 @@ class _Pass:
                 np.subtract(rows, diff, out=diff)
                 np.copyto(sqdist[s:e], self._row_sq(diff))
             else:  # ||x||^2 + min(||c||^2 - 2 x.c), clamped: no gather of the centres
+                if fill:
+                    x_sq[s:e] = self._row_sq(rows)
                 best += x_sq[s:e]
                 np.maximum(best, 0.0, out=sqdist[s:e])
             if w is None:
@@ -295,12 +298,14 @@ class _Pass:
                 weights += np.bincount(lab, wb, minlength=k)
         return sums.reshape(k, d), weights
 
-    def _assign_by_cluster(self, rows, s, e, buf, cent):
+    def _assign_by_cluster(self, rows, s, e, buf, cent, fill=False):
         """(best score, label) of rows ``s:e``, scores computed k x m from X transposed (the
-        product is much faster on contiguous columns)."""
+        product is much faster on contiguous columns); ``fill``: write that block of it."""
         k, m = self.k, e - s
         scores = buf.scores[: k * m].reshape(k, m)
         if self._xt is not None:
+            if fill:
+                np.copyto(self._xt[:, s:e], rows.T)
             np.matmul(cent.minus_2_c, self._xt[:, s:e], out=scores)
         elif self.d <= 4:  # a copy of the few columns pays for itself
             np.matmul(cent.minus_2_c, np.ascontiguousarray(rows.T), out=scores)
@@ -354,9 +359,13 @@ class _Buffers:
             self.index = np.empty(m * d, dtype=np.int64)
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
-    """Nearest centre of every row and the exact squared distance to it (as ``portable``)."""
-    return _Pass(X, C.shape[0], chunk_rows).assign(C)
+def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
+    """Nearest centre of every row and the exact squared distance to it (as ``portable``);
+    with the ``state`` of a step on X, through that step's pass (X transposed, buffers)."""
+    k = C.shape[0]
+    if isinstance(state, _State) and state.passes.serves(X, k, chunk_rows):
+        return state.passes.assign(C)
+    return _Pass(X, k, chunk_rows).assign(C)
 
 
 def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:

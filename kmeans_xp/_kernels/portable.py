@@ -53,11 +53,12 @@ def row_chunks(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
+def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` and the squared distance to it.
 
     The argmin uses ||c||^2 - 2 x.c (||x||^2 does not change it); the distance returned is the
     explicit sum of (x - c)^2 to the chosen centre, so it is exact and never negative.
+    ``state``: a step's state on this X, which a native kernel may reuse (not used here).
     """
     xp = array_namespace(X, C)
     c_sq = xp.sum(C * C, axis=1)

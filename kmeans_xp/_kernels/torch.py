@@ -143,7 +143,7 @@ def _accumulate(rows, labels, w, sums, weights, onehot):
 
 
 @torch.no_grad()
-def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
+def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
     if (route := _via_cupy(X)) is not None and (
         out := _through_cupy(route.assign, X, C, chunk_rows=chunk_rows)
