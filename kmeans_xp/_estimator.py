@@ -173,14 +173,14 @@ or callable, default "auto"
         or the host, and is converted to X's library and device. ``y`` is ignored.
         """
         X = self._validate_X(X, reset=True)
-        with kernels_for(array_namespace(X)).fit_context():
+        self._check_params(X.shape[0])
+        with kernels_for(array_namespace(X)).fit_context(X, int(self.n_clusters)):
             return self._fit(X, sample_weight)
 
     def _fit(self, X: Any, sample_weight: Any) -> KMeans:
         xp = array_namespace(X)
         dev = device_of(X)
         n, d = X.shape
-        self._check_params(n)
         dtype = float_dtype(xp, X.dtype, dev)
         Xf = xp.astype(X, dtype, copy=False)  # never written; a copy would cost n x d memory
         w = _check_sample_weight(sample_weight, n, xp, dev, dtype)

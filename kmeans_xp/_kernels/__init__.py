@@ -2,8 +2,8 @@
 
 A backend module (``numpy.py``, ``torch.py``, ...) defines only the functions that are measurably
 faster for its library; whatever it leaves out comes from ``portable``. Two optional hooks:
-``free_memory(X)`` (bytes still free on X's device, to size chunks) and ``fit_context()`` (a
-context manager a whole fit runs in).
+``free_memory(X)`` (bytes still free on X's device, to size chunks) and ``fit_context(X, k)`` (a
+context manager a whole fit of X with k clusters runs in).
 """
 
 from __future__ import annotations
@@ -37,10 +37,15 @@ def kernels_for(xp: Any) -> SimpleNamespace:
         _cache[name] = SimpleNamespace(
             name=name if native else "portable",
             free_memory=getattr(native, "free_memory", _no_free_memory_limit),
-            fit_context=getattr(native, "fit_context", contextlib.nullcontext),
+            fit_context=getattr(native, "fit_context", _no_fit_context),
             **{op: getattr(native, op, getattr(portable, op)) for op in OPERATIONS},
         )
     return _cache[name]
+
+
+def _no_fit_context(X: Any, k: int) -> contextlib.nullcontext:
+    """Nothing to set up around a fit."""
+    return contextlib.nullcontext()
 
 
 def _no_free_memory_limit(X: Any) -> None:

@@ -78,11 +78,20 @@ def _single_threaded_blas() -> Any:
     return _controller.limit(limits=1, user_api="blas")
 
 
-def fit_context() -> Any:
+def fit_context(X: Any, k: int) -> Any:
     """BLAS held to one thread for a whole fit when the kernels run their own threads: BLAS's
     threads keep spinning for a while after each call (OpenBLAS: up to ~0.1 s), and a product
-    made outside the kernels (the mean of X, say) would leave them taking the cores from ours."""
-    return _single_threaded_blas() if n_threads() > 1 else nullcontext()
+    made outside the kernels (the mean of X, say) would leave them taking the cores from ours.
+    Small fits run on one thread, and setting the limit would cost more than they do."""
+    n, d = X.shape
+    if n_threads() > 1 and _work(n, k, d) >= PARALLEL_MIN_WORK:
+        return _single_threaded_blas()
+    return nullcontext()
+
+
+def _work(n: int, k: int, d: int) -> int:
+    """Multiply-adds of a step, roughly: what decides whether it is worth several threads."""
+    return n * k * (d + 4)
 
 
 class _Centres:
@@ -121,8 +130,7 @@ class _Pass:
 
     def _ranges(self, n: int) -> list[tuple[int, int]]:
         """Contiguous row ranges, one per worker, cut on block boundaries."""
-        work = n * self.k * (self.d + 4)
-        parts = n_threads() if work >= PARALLEL_MIN_WORK else 1
+        parts = n_threads() if _work(n, self.k, self.d) >= PARALLEL_MIN_WORK else 1
         blocks = -(-n // self.rows)
         parts = max(1, min(parts, blocks))
         per = -(-blocks // parts) * self.rows
