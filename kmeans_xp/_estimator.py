@@ -196,7 +196,7 @@ or callable, default "auto"
         rows = chunk_rows(
             n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xf)
         )
-        Xc, mean, variance = _centred(xp, Xf, w, mean, dev, rows)
+        Xc, mean, variance = _centred(xp, Xf, w, sample_weight is None, mean, dev, rows)
         tol = self.tol * variance / d
         # explicit centres draw nothing (and a generator seeded by the OS takes a while)
         explicit = not isinstance(self.init, str) and not callable(self.init)
@@ -621,32 +621,40 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
 CENTRE_ABOVE = 1.0
 
 
-def _centred(xp: Any, Xf: Any, w: Any, mean: Any, dev: Any, rows: int) -> tuple[Any, Any, float]:
+def _centred(
+    xp: Any, Xf: Any, w: Any, unit: bool, mean: Any, dev: Any, rows: int
+) -> tuple[Any, Any, float]:
     """``(X', offset, total variance)``: X with a zero offset when its mean is small beside
     its spread, else ``X - mean`` (a copy, persisted on Dask) with ``mean``; the k-means of X'
-    plus the offset are those of X. The total variance (weighted by ``w``) scales ``tol``."""
-    mean_sq, norms = to_host(xp.vecdot(mean, mean), _mean_sq_norm(xp, Xf, w, dev, rows))
+    plus the offset are those of X. The total variance (weighted by ``w``; ``unit``: every
+    weight is 1) scales ``tol``."""
+    with np.errstate(over="ignore"):  # an overflow of the quick sum is handled below
+        quick = _mean_sq_norm(xp, Xf, w, unit, dev, rows)
+        mean_sq, norms = to_host(xp.vecdot(mean, mean), quick)
+    if unit and np.isinf(norms):  # X's dtype overflowed (or X holds infinity)
+        (norms,) = to_host(_mean_sq_norm(xp, Xf, w, False, dev, rows))
     mean_sq, norms = float(mean_sq), float(norms)
     if not np.isfinite(norms):  # Dask input is checked only here, in this compute
         raise ValueError("X contains NaN or infinity; every value must be finite")
     if mean_sq <= CENTRE_ABOVE * (norms - mean_sq):
         return Xf, xp.zeros_like(mean), norms - mean_sq
     (Xc,) = persist(Xf - mean)
-    (variance,) = to_host(_mean_sq_norm(xp, Xc, w, dev, rows))
+    (variance,) = to_host(_mean_sq_norm(xp, Xc, w, False, dev, rows))
     return Xc, mean, float(variance)
 
 
-def _mean_sq_norm(xp: Any, X: Any, w: Any, dev: Any, rows: int) -> Any:
+def _mean_sq_norm(xp: Any, X: Any, w: Any, unit: bool, dev: Any, rows: int) -> Any:
     """The mean of ||x||^2 over the rows of X weighted by ``w`` (a 0-d array, not on the host).
-    Summed per chunk of ``rows`` rows in X's dtype, so that no float64 copy of X is made: on
-    few columns as one matrix-vector product per chunk, on many as per-row dot products (no
-    chunk-sized temporary)."""
+    Summed per chunk of ``rows`` rows so that no float64 copy of X is made: with ``unit``
+    weights as one dot product of the chunk's values in X's dtype (quickest, but it may
+    overflow), else per-row dot products summed in float64."""
     acc = accumulation_dtype(xp, dev)
     parts = []
     for a, b in row_chunks(X.shape[0], rows):
         block = X[a:b, ...]
-        if X.shape[1] <= 32:
-            parts.append(xp.sum(xp.astype(w[a:b] @ (block * block), acc)))
+        if unit:
+            values = xp.reshape(block, (-1,))
+            parts.append(xp.astype(xp.vecdot(values, values), acc))
         else:
             parts.append(xp.sum(xp.vecdot(block, block) * w[a:b], dtype=acc))
     total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))

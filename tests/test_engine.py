@@ -251,3 +251,12 @@ def test_data_far_from_the_origin_is_centred_and_clustered_as_near_it(offset, mo
     np.testing.assert_array_equal(est.labels_, ref.labels_)
     np.testing.assert_allclose(est.cluster_centers_, ref.cluster_centers_, rtol=1e-6)
     assert est.inertia_ == pytest.approx(ref.inertia_, rel=1e-4)
+
+
+def test_huge_float32_values_do_not_pass_for_infinity():
+    # the quick sum of squares for tol overflows float32 here; the per-row one in float64 not
+    X, _ = make_blobs(1000, 2, centers=3, random_state=4)
+    small = KMeans(3, init=X[:3], tol=1e-4).fit(X.astype(np.float32))
+    huge = KMeans(3, init=X[:3] * 1e17, tol=1e-4).fit((X * 1e17).astype(np.float32))
+    np.testing.assert_array_equal(huge.labels_, small.labels_)
+    assert huge.n_iter_ == small.n_iter_
