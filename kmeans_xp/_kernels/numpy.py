@@ -155,7 +155,8 @@ class _Pass:
 
     def step(self, C: np.ndarray, w: np.ndarray, prev_labels: Any, state: _State | None) -> Step:
         """One Lloyd step. With the ``state`` of the previous step (on this X and w), the
-        sums are updated by the rows that changed cluster, unless that step changed many."""
+        sums are updated by the rows that changed cluster, unless that step changed many;
+        and once bounds are known, rows they prove to keep their centre are not scored."""
         X, k = self.X, self.k
         n = X.shape[0]
         unit, positive = (state.unit, state.positive) if state else _weight_kind(w)
@@ -165,8 +166,13 @@ class _Pass:
             state is not None and n >= UPDATE_MIN_ROWS and state.changed <= UPDATE_MAX_CHANGED * n
         )
         labels = np.empty(n, dtype=np.int64)
-        sqdist = np.empty(n, dtype=X.dtype)
         cent = _Centres(C, X.dtype)
+        # updating steps leave distance bounds for the next, which uses them if it updates too;
+        # not with few clusters and columns, where scoring every row costs less than that
+        bounds = None
+        if update and not self.by_cluster:
+            bounds = _Bounds(n, cent, self.d, X.dtype, state)
+        sqdist = None if bounds is not None and bounds.used else np.empty(n, dtype=X.dtype)
         # the first step on X fills in the row norms and, for the cluster-major layout, X
         # transposed (a fit's steps read X many times), block by block while rows are in cache
         fill = self._x_sq is None
@@ -174,16 +180,15 @@ class _Pass:
             self._x_sq = np.empty(n, dtype=X.dtype)
             if self.by_cluster:
                 self._xt = np.empty((self.d, n), dtype=X.dtype)
-        args = (cent, labels, sqdist, w, unit, positive, prev_labels, update, fill)
+        args = (cent, labels, sqdist, w, unit, positive, prev_labels, update, fill, bounds)
         parts = self._parallel(self._range_step, *args)
-        inertia = sum(p[0] for p in parts)
-        n_changed = n if prev_labels is None else sum(p[1] for p in parts)
-        sums = sum(p[2] for p in parts)
-        weights = sum(p[3] for p in parts)
+        n_changed = n if prev_labels is None else sum(p[2] for p in parts)
+        sums = sum(p[3] for p in parts)
+        weights = sum(p[4] for p in parts)
         if update:
             sums = state.sums + sums
             weights = state.weights + weights
-            counts = state.counts + sum(p[4] for p in parts)
+            counts = state.counts + sum(p[5] for p in parts)
         else:
             if unit:  # every block's weights are whole numbers, summed exactly
                 counts = np.rint(weights).astype(np.int64)
@@ -193,13 +198,24 @@ class _Pass:
             empty = counts == 0
             sums[empty] = 0.0
             weights[empty] = 0.0
-        new_state = _State(self, w, labels, unit, positive, n_changed, sums, weights, counts)
+        if sqdist is not None:
+            inertia = sum(p[0] for p in parts)
+        else:  # sum over clusters of w ||x - c||^2 = w ||x||^2 - 2 c.(w x) + w ||c||^2
+            Cd = C.astype(np.float64)
+            norms = sum(p[1] for p in parts)
+            inertia = (
+                norms.sum() - 2.0 * np.vdot(Cd, sums) + weights @ np.einsum("ij,ij->i", Cd, Cd)
+            )
+        centres = None if bounds is None else C.astype(np.float64)
+        new_state = _State(
+            self, w, labels, unit, positive, n_changed, sums, weights, counts, centres, bounds
+        )
         return Step(
             labels,
             sqdist,
             sums.astype(X.dtype),
             weights.astype(X.dtype),
-            np.asarray(inertia, dtype=np.float64),
+            np.asarray(max(float(inertia), 0.0)),  # (the sum of cluster terms may round below)
             np.asarray(float(n_changed)),
             new_state,
         )
@@ -214,25 +230,35 @@ class _Pass:
             futures = [_executor().submit(func, s, e, *args) for s, e in rest]
             return [func(*first, *args), *(f.result() for f in futures)]
 
-    def _range_step(self, start, stop, cent, labels, sqdist, w, unit, positive, prev, update, fill):
-        """Rows ``start:stop`` of a step: (inertia, changed labels, sums, weights, counts),
-        the last three being the changes' contributions when ``update``, else the sums and
-        weights of the rows (and no counts)."""
-        wf = None if update else w
-        sums = self.scan(start, stop, cent, labels, sqdist, wf, False, unit, fill)
-        dist, wr = sqdist[start:stop], w[start:stop]
-        if unit:
-            inertia = float(np.sum(dist, dtype=np.float64))
+    def _range_step(
+        self, start, stop, cent, labels, sqdist, w, unit, positive, prev, update, fill, bounds
+    ):
+        """Rows ``start:stop`` of a step: (inertia, norms, changed labels, sums, weights,
+        counts), the last three being the changes' contributions when ``update``, else the
+        sums and weights of the rows (and no counts). With bounds in use the rows' distances
+        are not all known: ``norms`` (per cluster, the weighted sum of ||x||^2) stands in."""
+        inertia = norms = None
+        wr = w[start:stop]
+        if bounds is not None and bounds.used:
+            self.scan_bounded(start, stop, cent, labels, prev, bounds)
+            x_sq = self._x_sq[start:stop]
+            norms = np.bincount(labels[start:stop], x_sq if unit else x_sq * wr, minlength=self.k)
         else:
-            inertia = float(np.dot(dist.astype(np.float64), wr))
+            wf = None if update else w
+            full = self.scan(start, stop, cent, labels, sqdist, wf, False, unit, fill, bounds)
+            dist = sqdist[start:stop]
+            if unit:
+                inertia = float(np.sum(dist, dtype=np.float64))
+            else:
+                inertia = float(np.dot(dist.astype(np.float64), wr))
         if prev is None:
-            return inertia, 0, *sums, None
+            return inertia, norms, 0, *full, None
         changed = np.flatnonzero(labels[start:stop] != prev[start:stop])
         if not positive:
-            changed = changed[wr[changed] > 0]
+            changed = changed[wr.take(changed) > 0]
         if not update:
-            return inertia, changed.size, *sums, None
-        return inertia, changed.size, *self._moves(changed + start, labels, prev, w, unit)
+            return inertia, norms, changed.size, *full, None
+        return inertia, norms, changed.size, *self._moves(changed + start, labels, prev, w, unit)
 
     def _moves(self, changed, labels, prev, w, unit):
         """What the rows ``changed`` add to the sums, weights and counts (float64, int64) by
@@ -260,9 +286,12 @@ class _Pass:
             sums = sums.reshape(k, d)
         return sums, weights, counts
 
-    def scan(self, start, stop, cent, labels, sqdist, w, exact, unit=False, fill=False):
-        """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``) and, when ``w`` is
-        given, return their per-cluster weighted sums and weights (float64); else zeros."""
+    def scan(
+        self, start, stop, cent, labels, sqdist, w, exact, unit=False, fill=False, bounds=None
+    ):
+        """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``, and ``bounds`` when
+        given) and, when ``w`` is given, return their per-cluster weighted sums and weights
+        (float64); else zeros."""
         X, k, d = self.X, self.k, self.d
         buf = self._buffers_for(start, stop)
         m_max = min(self.rows, stop - start)
@@ -273,11 +302,13 @@ class _Pass:
             e = min(s + m_max, stop)
             m = e - s
             rows = X[s:e]
+            keep = None if bounds is None else buf.kept(k, m)
             if self.by_cluster:
-                best, lab = self._assign_by_cluster(rows, s, e, buf, cent, fill)
+                best, lab = self._assign_by_cluster(rows, s, e, buf, cent, fill, keep)
                 labels[s:e] = lab
             else:
                 best, lab = self._assign_by_row(rows, m, buf, labels[s:e], cent)
+                keep = buf.scores[: m * k].reshape(m, k).T  # intact: argmin only read it
             if exact:
                 diff = np.take(cent.C, labels[s:e], axis=0, out=buf.rows[:m])
                 np.subtract(rows, diff, out=diff)
@@ -287,6 +318,10 @@ class _Pass:
                     x_sq[s:e] = self._row_sq(rows)
                 best += x_sq[s:e]
                 np.maximum(best, 0.0, out=sqdist[s:e])
+                if bounds is not None:  # the second-nearest score: the chosen one hidden
+                    keep[labels[s:e], np.arange(m)] = np.inf
+                    second = np.minimum.reduce(keep, axis=0)
+                    bounds.set(slice(s, e), sqdist[s:e], second, x_sq[s:e])
             if w is None:
                 continue
             wb = w[s:e]
@@ -306,7 +341,36 @@ class _Pass:
                 weights += np.bincount(lab, wb, minlength=k)
         return sums.reshape(k, d), weights
 
-    def _assign_by_cluster(self, rows, s, e, buf, cent, fill=False):
+    def scan_bounded(self, start, stop, cent, labels, prev, bounds):
+        """Rows ``start:stop`` of a step with distance bounds (Hamerly's): a row keeps its
+        centre when the bound on its distance to it, grown by how far that centre moved, is
+        below the bound on its distance to any other, shrunk by how far the others moved;
+        only the other rows are scored, and their bounds made tight again."""
+        X, k = self.X, self.k
+        m_max = min(self.rows, stop - start)
+        for s in range(start, stop, m_max):
+            e = min(s + m_max, stop)
+            kept = prev[s:e]
+            upper = bounds.old_upper[s:e] + bounds.shift.take(kept)
+            lower = bounds.old_lower[s:e] - bounds.other.take(kept)
+            labels[s:e] = kept
+            open_ = np.flatnonzero(upper >= lower)
+            if open_.size:
+                rows = open_ + s
+                scores = X.take(rows, axis=0) @ cent.minus_2_c.T
+                scores += cent.c_sq
+                lab = np.argmin(scores, axis=1)
+                flat = np.arange(open_.size) * k + lab
+                best = scores.reshape(-1).take(flat)
+                np.put(scores, flat, np.inf)
+                second = np.minimum.reduce(scores, axis=1)
+                x_sq = self._x_sq.take(rows)
+                labels[rows] = lab
+                bounds.tighten(upper, lower, open_, best + x_sq, second, x_sq)
+            bounds.upper[s:e] = upper
+            bounds.lower[s:e] = lower
+
+    def _assign_by_cluster(self, rows, s, e, buf, cent, fill=False, keep=None):
         """(best score, label) of rows ``s:e``, scores computed k x m from X transposed (the
         product is much faster on contiguous columns); ``fill``: write that block of it."""
         k, m = self.k, e - s
@@ -320,6 +384,8 @@ class _Pass:
         else:
             np.matmul(cent.minus_2_c, rows.T, out=scores)
         np.add(scores, cent.c_sq[:, None], out=scores)
+        if keep is not None:  # the scores themselves, before the running minimum
+            np.copyto(keep, scores)
         # argmin with first-index ties: a running minimum down the clusters (in place), then
         # count the clusters whose running minimum is still above the overall one
         for j in range(1, k):
@@ -349,6 +415,7 @@ class _Buffers:
     """Work arrays of one worker, reused by every block."""
 
     def __init__(self, m, k, d, dtype, by_cluster, one_hot):
+        self._kept: np.ndarray | None = None
         self.scores = np.empty(m * k, dtype=dtype)
         self.rows = np.empty((m, d), dtype=dtype)
         if by_cluster:
@@ -365,6 +432,60 @@ class _Buffers:
             self.features = np.arange(d)
             self.index_base = np.empty(m, dtype=np.int64)
             self.index = np.empty(m * d, dtype=np.int64)
+
+    def kept(self, k: int, m: int) -> np.ndarray:
+        """A k x m copy of a block's cluster-major scores (made on first use)."""
+        if self._kept is None:
+            self._kept = np.empty_like(self.scores)
+        return self._kept[: k * m].reshape(k, m)
+
+
+class _Bounds:
+    """Per-row bounds on the distance (not squared) to the row's centre (``upper``) and to any
+    other centre (``lower``), in float64, made from the scores of a step: widened by the
+    rounding of those scores (``2 (d + 4) eps (||x||^2 + max ||c||^2)``, squared-distance
+    units), so that they hold for the exact distances. With the previous step's bounds
+    (``state``), they are ``used``: moved by how far the centres moved since, as ``shift``
+    (each centre's) and ``other`` (the largest of the other centres')."""
+
+    def __init__(self, n: int, cent: _Centres, d: int, dtype: Any, state: Any):
+        self.upper = np.empty(n)
+        self.lower = np.empty(n)
+        self.coef = 2.0 * (d + 4) * float(np.finfo(dtype).eps)
+        self.c_max = float(cent.c_sq.max())
+        self.used = state is not None and state.bounds is not None
+        if self.used:
+            self.old_upper, self.old_lower = state.bounds.upper, state.bounds.lower
+            moved = cent.C.astype(np.float64) - state.centres
+            self.shift = np.sqrt(np.einsum("ij,ij->i", moved, moved))
+            self.other = _largest_other(self.shift)
+
+    def _margin(self, x_sq: np.ndarray) -> np.ndarray:
+        return self.coef * (x_sq.astype(np.float64) + self.c_max)
+
+    def set(self, where: slice, sqdist: np.ndarray, second: np.ndarray, x_sq: np.ndarray):
+        """Bounds from a block's squared distance to its centre (``sqdist``) and its
+        second-best score (``second``, without ||x||^2)."""
+        margin = self._margin(x_sq)
+        self.upper[where] = np.sqrt(sqdist + margin)
+        self.lower[where] = np.sqrt(np.maximum(second + x_sq - margin, 0.0))
+
+    def tighten(self, upper, lower, rows, best_sq, second, x_sq):
+        """``upper`` and ``lower`` at ``rows`` from their squared distance to the nearest
+        centre (``best_sq``) and second-best score (``second``)."""
+        margin = self._margin(x_sq)
+        upper[rows] = np.sqrt(np.maximum(best_sq + margin, 0.0))
+        lower[rows] = np.sqrt(np.maximum(second + x_sq - margin, 0.0))
+
+
+def _largest_other(shift: np.ndarray) -> np.ndarray:
+    """For each centre, the largest shift among the other centres (0 when there is none)."""
+    if shift.size == 1:
+        return np.zeros(1)
+    top, second = np.argsort(shift)[-1], np.sort(shift)[-2]
+    other = np.full(shift.size, shift[top])
+    other[top] = second
+    return other
 
 
 def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
@@ -429,6 +550,8 @@ class _State:
     sums: np.ndarray
     weights: np.ndarray
     counts: np.ndarray
+    centres: np.ndarray | None  # the step's centres (float64), to know how far they move
+    bounds: _Bounds | None
 
     def follows(self, X: Any, w: Any, prev_labels: Any, k: int, chunk_rows: int) -> bool:
         return self.passes.serves(X, k, chunk_rows) and self.w is w and self.labels is prev_labels
