@@ -182,13 +182,13 @@ class _Pass:
                 self._xt = np.empty((self.d, n), dtype=X.dtype)
         args = (cent, labels, sqdist, w, unit, positive, prev_labels, update, fill, bounds)
         parts = self._parallel(self._range_step, *args)
-        n_changed = n if prev_labels is None else sum(p[2] for p in parts)
-        sums = sum(p[3] for p in parts)
-        weights = sum(p[4] for p in parts)
+        n_changed = n if prev_labels is None else _total(parts, 2)
+        sums = _total(parts, 3)
+        weights = _total(parts, 4)
         if update:
             sums = state.sums + sums
             weights = state.weights + weights
-            counts = state.counts + sum(p[5] for p in parts)
+            counts = state.counts + _total(parts, 5)
         else:
             if unit:  # every block's weights are whole numbers, summed exactly
                 counts = np.rint(weights).astype(np.int64)
@@ -199,10 +199,10 @@ class _Pass:
             sums[empty] = 0.0
             weights[empty] = 0.0
         if sqdist is not None:
-            inertia = sum(p[0] for p in parts)
+            inertia = _total(parts, 0)
         else:  # sum over clusters of w ||x - c||^2 = w ||x||^2 - 2 c.(w x) + w ||c||^2
             Cd = C.astype(np.float64)
-            norms = sum(p[1] for p in parts)
+            norms = _total(parts, 1)
             inertia = (
                 norms.sum() - 2.0 * np.vdot(Cd, sums) + weights @ np.einsum("ij,ij->i", Cd, Cd)
             )
@@ -476,6 +476,11 @@ class _Bounds:
         margin = self._margin(x_sq)
         upper[rows] = np.sqrt(np.maximum(best_sq + margin, 0.0))
         lower[rows] = np.sqrt(np.maximum(second + x_sq - margin, 0.0))
+
+
+def _total(parts: list, i: int) -> Any:
+    """The sum of item ``i`` of the ranges' results (the item itself for a single range)."""
+    return parts[0][i] if len(parts) == 1 else sum(p[i] for p in parts)
 
 
 def _largest_other(shift: np.ndarray) -> np.ndarray:
