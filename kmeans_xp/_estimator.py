@@ -196,7 +196,9 @@ or callable, default "auto"
         rows = chunk_rows(
             n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xf)
         )
-        Xc, mean, variance = _centred(xp, Xf, w, sample_weight is None, mean, dev, rows)
+        # these sums need no temporaries beyond a chunk: chunks of the whole budget
+        whole = max(1, self._working_memory_bytes() // (d * _itemsize(xp, dtype)))
+        Xc, mean, variance = _centred(xp, Xf, w, sample_weight is None, mean, dev, whole)
         tol = self.tol * variance / d
         # explicit centres draw nothing (and a generator seeded by the OS takes a while)
         explicit = not isinstance(self.init, str) and not callable(self.init)
@@ -644,15 +646,15 @@ def _centred(
 
 
 def _mean_sq_norm(xp: Any, X: Any, w: Any, unit: bool, dev: Any, rows: int) -> Any:
-    """The mean of ||x||^2 over the rows of X weighted by ``w`` (a 0-d array, not on the host).
-    Summed per chunk of ``rows`` rows so that no float64 copy of X is made: with ``unit``
+    """The mean of ||x||^2 over the rows of X weighted by ``w`` (a 0-d array, not on the host),
+    summed per chunk of ``rows`` rows, so that no float64 copy of X is made: with ``unit``
     weights as one dot product of the chunk's values in X's dtype (quickest, but it may
     overflow), else per-row dot products summed in float64."""
     acc = accumulation_dtype(xp, dev)
     parts = []
     for a, b in row_chunks(X.shape[0], rows):
         block = X[a:b, ...]
-        if unit:
+        if unit:  # (a view, unless X's rows are not contiguous: then a chunk-sized copy)
             values = xp.reshape(block, (-1,))
             parts.append(xp.astype(xp.vecdot(values, values), acc))
         else:
