@@ -266,7 +266,8 @@ def run_case(name, n, d, k, iters):
             lloyd(Xc, C0c, wc, max_iter=2, tol=-1.0, kernels=cupy_kernels, chunk_rows=rows)
         return peak.extra
 
-    def fit_peak_cupy():  # the whole fit: validation, centring (a copy of X), tol, loop
+    def fit_peak_cupy():  # the whole fit: validation, tol (and a centred copy of X only
+        # when its mean is far from 0 beside its spread: not for these blobs), the loop
         with CupyPeak() as peak:
             KMeans(k, init=C0c, n_init=1, max_iter=2, tol=0.0).fit(Xc)
         return peak.extra

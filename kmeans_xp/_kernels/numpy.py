@@ -124,6 +124,7 @@ class _Pass:
         self._buffers: dict[int, _Buffers] = {}  # by the first row of a range
         self._x_sq: np.ndarray | None = None  # squared row norms, for the steps of a fit
         self._xt: np.ndarray | None = None  # X transposed, likewise
+        self._xt_filled = False
 
     def serves(self, X: Any, k: int, chunk_rows: int) -> bool:
         return self.X is X and self.k == k and self.chunk_rows == chunk_rows
@@ -173,15 +174,17 @@ class _Pass:
         if update and not self.by_cluster:
             bounds = _Bounds(n, cent, self.d, X.dtype, state)
         sqdist = None if bounds is not None and bounds.used else np.empty(n, dtype=X.dtype)
-        # the first step on X fills in the row norms and, for the cluster-major layout, X
-        # transposed (a fit's steps read X many times), block by block while rows are in cache
+        # the first step on X fills in the row norms and, for the cluster-major layout, the
+        # second (this pass is being reused: a fit's steps read X many times) X transposed,
+        # block by block while the rows are in cache
         fill = self._x_sq is None
         if fill:
             self._x_sq = np.empty(n, dtype=X.dtype)
-            if self.by_cluster:
-                self._xt = np.empty((self.d, n), dtype=X.dtype)
+        if self.by_cluster and self._xt is None and state is not None:
+            self._xt = np.empty((self.d, n), dtype=X.dtype)
         args = (cent, labels, sqdist, w, unit, positive, prev_labels, update, fill, bounds)
         parts = self._parallel(self._range_step, *args)
+        self._xt_filled = self._xt is not None
         n_changed = n if prev_labels is None else _total(parts, 2)
         sums = _total(parts, 3)
         weights = _total(parts, 4)
@@ -304,7 +307,7 @@ class _Pass:
             rows = X[s:e]
             keep = None if bounds is None else buf.kept(k, m)
             if self.by_cluster:
-                best, lab = self._assign_by_cluster(rows, s, e, buf, cent, fill, keep)
+                best, lab = self._assign_by_cluster(rows, s, e, buf, cent, keep)
                 labels[s:e] = lab
             else:
                 best, lab = self._assign_by_row(rows, m, buf, labels[s:e], cent)
@@ -370,13 +373,13 @@ class _Pass:
             bounds.upper[s:e] = upper
             bounds.lower[s:e] = lower
 
-    def _assign_by_cluster(self, rows, s, e, buf, cent, fill=False, keep=None):
-        """(best score, label) of rows ``s:e``, scores computed k x m from X transposed (the
-        product is much faster on contiguous columns); ``fill``: write that block of it."""
+    def _assign_by_cluster(self, rows, s, e, buf, cent, keep=None):
+        """(best score, label) of rows ``s:e``, scores computed k x m from X transposed when
+        the pass has it (the product is much faster on contiguous columns)."""
         k, m = self.k, e - s
         scores = buf.scores[: k * m].reshape(k, m)
         if self._xt is not None:
-            if fill:
+            if not self._xt_filled:
                 np.copyto(self._xt[:, s:e], rows.T)
             np.matmul(cent.minus_2_c, self._xt[:, s:e], out=scores)
         elif self.d <= 4:  # a copy of the few columns pays for itself
