@@ -26,9 +26,10 @@ class IterationInfo:
     """What a ``callback`` receives after every Lloyd iteration.
 
     ``labels`` is the assignment made in this iteration (to the previous centres), ``inertia``
-    its weighted sum of squared distances, ``centers`` the updated centres (the means of those
-    labels, empty clusters relocated) and ``center_shift`` the squared distance they moved.
-    Arrays are in the caller's namespace, on the caller's device.
+    its weighted sum of squared distances (as the step computes it: up to float rounding; the
+    fit's ``inertia_`` comes from exact distances), ``centers`` the updated centres (the means
+    of those labels, empty clusters relocated) and ``center_shift`` the squared distance they
+    moved. Arrays are in the caller's namespace, on the caller's device.
     """
 
     iteration: int

@@ -8,7 +8,14 @@ a running minimum over whole rows (NumPy's argmin over short rows costs ~20 ns a
 centre sums are one-hot matrix products; otherwise argmin per row and one bincount. Large
 inputs are split between a few threads (NumPy and BLAS release the GIL in the matrix products
 and ufuncs), with BLAS held to one thread meanwhile when threadpoolctl is importable, as
-scikit-learn does. Labels and sums are those of ``portable`` (tested in tests/test_kernels*.py).
+scikit-learn does.
+
+A step leaves a state for the next step of the fit (``_State``): the pass over X with its
+buffers, row norms and (few clusters and features) X transposed; the float64 sums, weights and
+counts, which the next step updates by the rows that changed cluster once few do; and (many
+clusters or features) Hamerly's bounds on each row's distances, with which rows proven to keep
+their centre are not scored. Labels and sums are those of ``portable`` (tested step by step in
+tests/test_kernels_numpy.py).
 """
 
 from __future__ import annotations
