@@ -312,13 +312,11 @@ class _Pass:
             e = min(s + m_max, stop)
             m = e - s
             rows = X[s:e]
-            keep = None if bounds is None else buf.kept(k, m)
             if self.by_cluster:
-                best, lab = self._assign_by_cluster(rows, s, e, buf, cent, keep)
+                best, lab = self._assign_by_cluster(rows, s, e, buf, cent)
                 labels[s:e] = lab
             else:
                 best, lab = self._assign_by_row(rows, m, buf, labels[s:e], cent)
-                keep = buf.scores[: m * k].reshape(m, k).T  # intact: argmin only read it
             if exact:
                 diff = np.take(cent.C, labels[s:e], axis=0, out=buf.rows[:m])
                 np.subtract(rows, diff, out=diff)
@@ -328,9 +326,10 @@ class _Pass:
                     x_sq[s:e] = self._row_sq(rows)
                 best += x_sq[s:e]
                 np.maximum(best, 0.0, out=sqdist[s:e])
-                if bounds is not None:  # the second-nearest score: the chosen one hidden
-                    keep[labels[s:e], np.arange(m)] = np.inf
-                    second = np.minimum.reduce(keep, axis=0)
+                if bounds is not None:  # (by row) the second-best score: the best one hidden
+                    scores = buf.scores[: m * k].reshape(m, k)
+                    np.put(scores, buf.flat_index[:m] + lab, np.inf)
+                    second = np.minimum.reduce(scores, axis=1)
                     bounds.set(slice(s, e), sqdist[s:e], second, x_sq[s:e])
             if w is None:
                 continue
@@ -380,7 +379,7 @@ class _Pass:
             bounds.upper[s:e] = upper
             bounds.lower[s:e] = lower
 
-    def _assign_by_cluster(self, rows, s, e, buf, cent, keep=None):
+    def _assign_by_cluster(self, rows, s, e, buf, cent):
         """(best score, label) of rows ``s:e``, scores computed k x m from X transposed when
         the pass has it (the product is much faster on contiguous columns)."""
         k, m = self.k, e - s
@@ -394,8 +393,6 @@ class _Pass:
         else:
             np.matmul(cent.minus_2_c, rows.T, out=scores)
         np.add(scores, cent.c_sq[:, None], out=scores)
-        if keep is not None:  # the scores themselves, before the running minimum
-            np.copyto(keep, scores)
         # argmin with first-index ties: a running minimum down the clusters (in place), then
         # count the clusters whose running minimum is still above the overall one
         for j in range(1, k):
@@ -425,7 +422,6 @@ class _Buffers:
     """Work arrays of one worker, reused by every block."""
 
     def __init__(self, m, k, d, dtype, by_cluster, one_hot):
-        self._kept: np.ndarray | None = None
         self.scores = np.empty(m * k, dtype=dtype)
         self.rows = np.empty((m, d), dtype=dtype)
         if by_cluster:
@@ -442,12 +438,6 @@ class _Buffers:
             self.features = np.arange(d)
             self.index_base = np.empty(m, dtype=np.int64)
             self.index = np.empty(m * d, dtype=np.int64)
-
-    def kept(self, k: int, m: int) -> np.ndarray:
-        """A k x m copy of a block's cluster-major scores (made on first use)."""
-        if self._kept is None:
-            self._kept = np.empty_like(self.scores)
-        return self._kept[: k * m].reshape(k, m)
 
 
 class _Bounds:
