@@ -225,6 +225,7 @@ or callable, default "auto"
                 best = run
 
         (self.cluster_centers_,) = persist(best.centers + mean)
+        self._centred_fit = Xc is not Xf  # predict, transform and score do the same
         self.labels_ = best.labels
         self.inertia_ = best.inertia
         self.n_iter_ = best.n_iter
@@ -376,8 +377,9 @@ or callable, default "auto"
         return chunk_rows(X.shape[0], k, d, _itemsize(xp, X.dtype), budget, free)
 
     def _centred_input(self, X, method):
-        """X as floats, centred by the fit's mean, and the centres in the same frame, both in
-        X's namespace and on X's device (fitted centres are converted when X lives elsewhere)."""
+        """X as floats and the centres, both in X's namespace and on X's device (fitted
+        centres are converted when X lives elsewhere); both less the centres' mean when the
+        fit centred its data (its mean was far from 0), so that precision is kept alike."""
         check_is_fitted(self, "cluster_centers_")
         self._check_same_namespace(X, method)
         X = self._validate_X(X, reset=False)
@@ -385,8 +387,11 @@ or callable, default "auto"
         dev = device_of(X)
         dtype = float_dtype(xp, X.dtype, dev)
         centers = _as_namespace(self.cluster_centers_, xp, dev, dtype, "cluster_centers_")
+        Xf = xp.astype(X, dtype, copy=False)  # never written
+        if not getattr(self, "_centred_fit", True):  # X as it is: no n x d copy
+            return Xf, centers, xp
         mean = xp.mean(centers, axis=0)
-        return xp.astype(X, dtype) - mean, centers - mean, xp
+        return Xf - mean, centers - mean, xp
 
     def _check_same_namespace(self, X, method) -> None:
         """Under scikit-learn's array API dispatch, X must be of the library and device of the

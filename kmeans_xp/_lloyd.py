@@ -1,6 +1,7 @@
 """Lloyd's loop: assign -> update -> relocate empty clusters -> convergence, with history.
 
-Works on centred data in the input's namespace and device. One host synchronisation per
+Works on X as the fit prepared it (centred when its mean is far from 0), in the input's
+namespace and on its device. One host synchronisation per
 iteration brings four numbers back (labels changed, empty clusters, inertia, centre shift); a
 second one happens only in the rare iterations that leave a cluster empty. Each step is handed
 the previous step's labels (to count the changes) and its kernel's private state.
@@ -62,7 +63,7 @@ def lloyd(
     callback: Callable[[IterationInfo], Any] | None = None,
     offset: Any = None,
 ) -> LloydResult:
-    """Run Lloyd's algorithm from ``centers`` on (centred) ``X``.
+    """Run Lloyd's algorithm from ``centers`` on ``X`` (as the fit prepared it).
 
     ``tol`` is absolute here: the loop stops when the squared centre shift is <= tol.
     ``offset`` (the mean removed from X) is added back to the centres handed to ``callback``.

@@ -249,6 +249,16 @@ def test_data_far_from_the_origin_is_centred_and_clustered_as_near_it(offset, mo
     assert (seen[0] is X32) == (offset == 0.0)
     ref = KMeans(6, init=init.astype(np.float64), tol=0.0).fit(X32.astype(np.float64))
     np.testing.assert_array_equal(est.labels_, ref.labels_)
+    # predict does as the fit did: X itself near the origin, a centred copy far from it
+    from kmeans_xp._kernels import kernels_for
+
+    kernels, given = kernels_for(np), []
+    real_assign = kernels.assign
+    monkeypatch.setattr(
+        kernels, "assign", lambda X, *a, **kw: given.append(X) or real_assign(X, *a, **kw)
+    )
+    np.testing.assert_array_equal(est.predict(X32), est.labels_)
+    assert (given[0] is X32) == (offset == 0.0)
     np.testing.assert_allclose(est.cluster_centers_, ref.cluster_centers_, rtol=1e-6)
     assert est.inertia_ == pytest.approx(ref.inertia_, rel=1e-4)
 

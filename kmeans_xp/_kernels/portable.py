@@ -17,8 +17,9 @@ class Step:
     """What one Lloyd step (``lloyd_step``) returns, every array on X's device.
 
     ``labels`` (int64) and ``sqdist`` (squared distance to the chosen centre; a native step may
-    round it, ``assign``'s is exact) per row; ``sums`` (k x d) and ``weights`` (k,) per cluster;
-    ``inertia``, the weighted sum of ``sqdist``, and ``n_changed``, the rows of positive weight
+    round it, ``assign``'s is exact; None from a step that skipped rows it proved settled) per
+    row; ``sums`` (k x d) and ``weights`` (k,) per cluster; ``inertia``, the weighted sum of the
+    squared distances (up to rounding), and ``n_changed``, the rows of positive weight
     whose label differs from ``prev_labels`` (all rows on a first step), as 0-d arrays of the
     accumulation dtype, so that the loop brings them to the host in its one transfer. ``state``
     is private to the kernel that made the step: handed back with ``prev_labels``, it may let
