@@ -191,15 +191,16 @@ or callable, default "auto"
         # weighted, so that integer weights act as repeated rows (scikit-learn's are unweighted);
         # a matrix-vector product: NumPy's mean over the rows is slow on few columns
         mean = (w @ Xf) / xp.sum(w)
-        n_init = self._resolved_n_init()
-        kernels = kernels_for(xp)
-        rows = chunk_rows(
-            n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xf)
-        )
         # these sums need no temporaries beyond a chunk: chunks of the whole budget
         whole = max(1, self._working_memory_bytes() // (d * _itemsize(xp, dtype)))
         Xc, mean, variance = _centred(xp, Xf, w, sample_weight is None, mean, dev, whole)
         tol = self.tol * variance / d
+        n_init = self._resolved_n_init()
+        kernels = kernels_for(xp)
+        # sized from the memory still free once a centred copy, if any, exists
+        rows = chunk_rows(
+            n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xc)
+        )
         # explicit centres draw nothing (and a generator seeded by the OS takes a while)
         explicit = not isinstance(self.init, str) and not callable(self.init)
         rng = None if explicit else host_rng(self.random_state)
