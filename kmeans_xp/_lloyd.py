@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._kernels.portable import cluster_means
 from ._xp import accumulation_dtype, array_namespace, device_of, from_numpy, persist, to_host
 
 STRICT = "strict"  # labels did not change
@@ -84,15 +85,7 @@ def lloyd(
             prev_labels=None if previous is None else previous.labels,
             state=None if previous is None else previous.state,
         )
-        new_centers = cluster_means(xp, step.sums, step.weights, centers)
-        stats = xp.stack(
-            [
-                step.n_changed,
-                xp.sum(xp.astype(step.weights <= 0, acc)),
-                step.inertia,
-                _sq_shift(xp, new_centers, centers, acc),
-            ]
-        )
+        new_centers, stats = kernels.centre_update(step, centers)
         # lazy state is materialised in the same pass that yields the statistics, so the next
         # iteration starts from it (Dask: one graph execution per iteration; eager: no-op)
         stats, new_centers, labels, sums, weights = persist(
@@ -140,12 +133,6 @@ def lloyd(
     if verbose:
         print(_stop_message(stop_reason, iteration, shift, tol))
     return LloydResult(centers, labels, inertia, iteration, stop_reason)
-
-
-def cluster_means(xp: Any, sums: Any, weights: Any, fallback: Any) -> Any:
-    """Per-cluster weighted means; clusters without weight keep their ``fallback`` centre."""
-    nonempty = weights > 0
-    return xp.where(nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], fallback)
 
 
 def _sq_shift(xp: Any, new: Any, old: Any, acc: Any) -> Any:

@@ -129,10 +129,11 @@ def persist(*arrays: Any) -> tuple[Any, ...]:
     that later graphs start from the results instead of recomputing them; other arrays are
     returned as they are. On a ``dask.distributed`` cluster this returns at once: the values are
     waited for by the next :func:`to_host`."""
-    if arrays and any(_is_dask(a) for a in arrays):
-        import dask
+    for a in arrays:
+        if _is_dask(a):
+            import dask
 
-        return tuple(dask.persist(*arrays))
+            return tuple(dask.persist(*arrays))
     return arrays
 
 

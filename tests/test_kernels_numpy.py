@@ -174,3 +174,57 @@ def test_a_cluster_emptied_by_the_update_is_exactly_empty(k, monkeypatch):
     assert step.weights[1] == 0.0 and not step.sums[1].any()
     ref = portable.lloyd_step(X, C2, w, chunk_rows=500, kernels=portable)
     np.testing.assert_allclose(step.sums, ref.sums, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_centre_update_matches_portable(empty):
+    X, C, w = _data(3000, 5, 6, np.float32, seed=12)
+    if empty:
+        C[2] = 1e4  # no row is nearest: cluster 2 is empty and keeps its centre
+    step = fast.lloyd_step(X, C, w, chunk_rows=400)
+    new, stats = fast.centre_update(step, C)
+    ref_new, ref_stats = portable.centre_update(step, C)
+    assert new.dtype == C.dtype and stats.dtype == np.float64
+    np.testing.assert_array_equal(new, ref_new)
+    np.testing.assert_allclose(stats, ref_stats, rtol=1e-12)
+    assert stats[1] == (1.0 if empty else 0.0)
+    assert (new[2] == C[2]).all() == empty
+
+
+@pytest.mark.parametrize(("d", "k"), [(3, 6), (40, 5)])
+def test_assign_after_a_step_on_the_same_centres_reuses_its_labels(d, k, monkeypatch):
+    X, C, w = _data(3000, d, k, np.float32, seed=d + k)
+    step = fast.lloyd_step(X, C, w, chunk_rows=700)
+    seen = []
+    assign = fast._Pass.assign
+    monkeypatch.setattr(
+        fast._Pass,
+        "assign",
+        lambda self, C, labels=None: seen.append(labels) or assign(self, C, labels),
+    )
+    ref_labels, ref_sqdist = portable.assign(X, C, chunk_rows=700)
+    for centres, reused in [(C.copy(), True), (C + np.float32(1e-3), False)]:
+        labels, sqdist = fast.assign(X, centres, chunk_rows=700, state=step.state)
+        assert (seen.pop() is step.labels) == reused
+        ref_labels, ref_sqdist = portable.assign(X, centres, chunk_rows=700)
+        np.testing.assert_array_equal(labels, ref_labels)
+        np.testing.assert_allclose(sqdist, ref_sqdist, rtol=1e-6, atol=1e-6)
+
+
+def test_assign_after_a_bounded_step_scores_every_row(monkeypatch):
+    # rows the bounds kept were proven nearest in exact arithmetic, not by the scores that
+    # assign (and predict) compare: their labels are not reused
+    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
+    X, C, w = _data(3000, 40, 5, np.float32, seed=3)
+    last = _steps(fast.lloyd_step, X, C, w, 4, rows=500)[-1]
+    assert last.sqdist is None
+    calls = []
+    assign = fast._Pass.assign
+    monkeypatch.setattr(
+        fast._Pass,
+        "assign",
+        lambda self, C, labels=None: calls.append(labels) or assign(self, C, labels),
+    )
+    fast.assign(X, last.state.scored, chunk_rows=500, state=last.state)
+    assert calls == [None]

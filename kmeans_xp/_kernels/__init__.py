@@ -16,7 +16,7 @@ from typing import Any
 from .._xp import namespace_name
 from . import portable
 
-OPERATIONS = ("assign", "segment_sum", "lloyd_step")
+OPERATIONS = ("assign", "segment_sum", "lloyd_step", "centre_update")
 
 # namespace name -> module holding its native fast paths
 _NATIVE = {

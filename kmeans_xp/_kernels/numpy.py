@@ -107,7 +107,7 @@ class _Centres:
     def __init__(self, C: np.ndarray, dtype: Any):
         self.C = C
         self.minus_2_c = np.ascontiguousarray(-2.0 * C, dtype=dtype)
-        self.c_sq = np.einsum("ij,ij->i", C, C).astype(dtype)
+        self.c_sq = np.vecdot(C, C).astype(dtype, copy=False)
 
 
 class _Pass:
@@ -152,13 +152,18 @@ class _Pass:
             self._buffers[start] = buf
         return buf
 
-    def assign(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and exact squared distances of every row."""
+    def assign(
+        self, C: np.ndarray, labels: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and exact squared distances of every row; given the ``labels`` that this pass
+        found for ``C`` already, only the distances."""
         n = self.X.shape[0]
-        labels = np.empty(n, dtype=np.int64)
+        known = labels is not None
+        if not known:
+            labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=self.X.dtype)
         cent = _Centres(C, self.X.dtype)
-        self._parallel(self.scan, cent, labels, sqdist, None, True, None)
+        self._parallel(self.scan, cent, labels, sqdist, None, True, False, False, None, known)
         return labels, sqdist
 
     def step(self, C: np.ndarray, w: np.ndarray, prev_labels: Any, state: _State | None) -> Step:
@@ -218,7 +223,19 @@ class _Pass:
             )
         centres = None if bounds is None else C.astype(np.float64)
         new_state = _State(
-            self, w, labels, unit, positive, n_changed, sums, weights, counts, centres, bounds
+            self,
+            w,
+            labels,
+            unit,
+            positive,
+            n_changed,
+            sums,
+            weights,
+            counts,
+            C,
+            sqdist is not None,
+            centres,
+            bounds,
         )
         return Step(
             labels,
@@ -258,12 +275,15 @@ class _Pass:
             full = self.scan(start, stop, cent, labels, sqdist, wf, False, unit, fill, bounds)
             dist = sqdist[start:stop]
             if unit:
-                inertia = float(np.sum(dist, dtype=np.float64))
+                inertia = float(dist.sum(dtype=np.float64))
             else:
                 inertia = float(np.dot(dist.astype(np.float64), wr))
         if prev is None:
             return inertia, norms, 0, *full, None
-        changed = np.flatnonzero(labels[start:stop] != prev[start:stop])
+        differs = labels[start:stop] != prev[start:stop]
+        if positive and not update:  # only the count is needed
+            return inertia, norms, np.count_nonzero(differs), *full, None
+        changed = np.flatnonzero(differs)
         if not positive:
             changed = changed[wr.take(changed) > 0]
         if not update:
@@ -297,11 +317,22 @@ class _Pass:
         return sums, weights, counts
 
     def scan(
-        self, start, stop, cent, labels, sqdist, w, exact, unit=False, fill=False, bounds=None
+        self,
+        start,
+        stop,
+        cent,
+        labels,
+        sqdist,
+        w,
+        exact,
+        unit=False,
+        fill=False,
+        bounds=None,
+        known=False,
     ):
         """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``, and ``bounds`` when
-        given) and, when ``w`` is given, return their per-cluster weighted sums and weights
-        (float64); else zeros."""
+        given; ``known``: the labels are there already) and, when ``w`` is given, return their
+        per-cluster weighted sums and weights (float64); else zeros."""
         X, k, d = self.X, self.k, self.d
         buf = self._buffers_for(start, stop)
         m_max = min(self.rows, stop - start)
@@ -312,10 +343,10 @@ class _Pass:
             e = min(s + m_max, stop)
             m = e - s
             rows = X[s:e]
-            if self.by_cluster:
+            if not known and self.by_cluster:
                 best, lab = self._assign_by_cluster(rows, s, e, buf, cent)
                 labels[s:e] = lab
-            else:
+            elif not known:
                 best, lab = self._assign_by_row(rows, m, buf, labels[s:e], cent)
             if exact:
                 diff = np.take(cent.C, labels[s:e], axis=0, out=buf.rows[:m])
@@ -498,7 +529,10 @@ def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, 
     with the ``state`` of a step on X, through that step's pass (X transposed, buffers)."""
     k = C.shape[0]
     if isinstance(state, _State) and state.passes.serves(X, k, chunk_rows):
-        return state.passes.assign(C)
+        # the step scored every row against these very centres (the loop stopped because no
+        # label changed): its labels are this pass's argmin, only the distances are new
+        same = state.sqdist_known and np.array_equal(state.scored, C)
+        return state.passes.assign(C, state.labels if same else None)
     return _Pass(X, k, chunk_rows).assign(C)
 
 
@@ -541,10 +575,27 @@ def lloyd_step(
     return _Pass(X, k, chunk_rows).step(C, w, prev_labels, None)
 
 
-@dataclass(frozen=True)
+def centre_update(step: Step, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As ``portable``'s, in a handful of NumPy calls: on small data the loop's bookkeeping
+    costs as much as a step."""
+    sums, weights = step.sums, step.weights
+    nonempty = weights > 0
+    n_empty = weights.size - np.count_nonzero(nonempty)
+    if n_empty:
+        means = sums / np.where(nonempty, weights, 1)[:, None]
+        new = np.where(nonempty[:, None], means, centers)
+    else:
+        new = sums / weights[:, None]
+    diff = (new - centers).astype(np.float64).reshape(-1)
+    shift = diff @ diff
+    return new, np.array([float(step.n_changed), n_empty, float(step.inertia), shift])
+
+
+@dataclass(eq=False, slots=True)  # (not frozen: that makes each step's __init__ slower)
 class _State:
     """What a NumPy step leaves for the next: its pass over X, its inputs (by identity), its
-    changes and its float64 sums, weights and counts (of rows of positive weight)."""
+    changes and its float64 sums, weights and counts (of rows of positive weight); never
+    modified."""
 
     passes: _Pass
     w: np.ndarray
@@ -555,6 +606,8 @@ class _State:
     sums: np.ndarray
     weights: np.ndarray
     counts: np.ndarray
+    scored: np.ndarray  # the centres the step was given
+    sqdist_known: bool  # every row was scored (no bounds used)
     centres: np.ndarray | None  # the step's centres (float64), to know how far they move
     bounds: _Bounds | None
 
@@ -564,4 +617,5 @@ class _State:
 
 def _weight_kind(w: np.ndarray) -> tuple[bool, bool]:
     """(every weight is 1, every weight is positive)."""
-    return bool(np.all(w == 1)), bool(np.all(w > 0))
+    unit = bool((w == 1).all())
+    return unit, unit or bool((w > 0).all())

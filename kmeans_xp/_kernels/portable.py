@@ -49,6 +49,29 @@ def finish_step(labels, sqdist, sums, weights, w, prev_labels) -> Step:
     return Step(labels, sqdist, sums, weights, inertia, n_changed)
 
 
+def cluster_means(xp: Any, sums: Any, weights: Any, fallback: Any) -> Any:
+    """Per-cluster weighted means; clusters without weight keep their ``fallback`` centre."""
+    nonempty = weights > 0
+    return xp.where(nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], fallback)
+
+
+def centre_update(step: Step, centers: Any) -> tuple[Any, Any]:
+    """The centres after ``step`` (the means of its clusters; an empty cluster keeps its
+    centre) and the step's statistics, one 1-D array of the accumulation dtype for the loop's
+    one transfer: (labels changed, empty clusters, inertia, squared shift of the centres)."""
+    xp = array_namespace(centers)
+    acc = accumulation_dtype(xp, device_of(centers))
+    new = cluster_means(xp, step.sums, step.weights, centers)
+    diff = xp.astype(new - centers, acc)
+    stats = [
+        step.n_changed,
+        xp.sum(xp.astype(step.weights <= 0, acc)),
+        step.inertia,
+        xp.sum(diff * diff),
+    ]
+    return new, xp.stack(stats)
+
+
 def row_chunks(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
     """(start, stop) of consecutive row blocks; stops stay in bounds (the standard asks it)."""
     return [(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]
