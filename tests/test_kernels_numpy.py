@@ -228,3 +228,13 @@ def test_assign_after_a_bounded_step_scores_every_row(monkeypatch):
     )
     fast.assign(X, last.state.scored, chunk_rows=500, state=last.state)
     assert calls == [None]
+
+
+def test_the_transposed_copy_is_exact():
+    # made by a product with the identity (quicker than a strided copy): it must copy exactly
+    X, C, w = _data(5000, 7, 5, np.float32, seed=4)
+    X[::7, 3] = np.float32(3e-39)  # subnormal values too
+    step = fast.lloyd_step(X, C, w, chunk_rows=1000)
+    xt = step.state.passes._xt
+    np.testing.assert_array_equal(xt[:7], X.T)
+    assert (xt[7] == 1.0).all()

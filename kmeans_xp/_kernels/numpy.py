@@ -102,12 +102,16 @@ def _work(n: int, k: int, d: int) -> int:
 
 
 class _Centres:
-    """What every block needs from the centres: C, -2 C (the -2 folded in) and ||c||^2."""
+    """What every block needs from the centres: C, -2 C (the -2 folded in) and ||c||^2, and
+    for the cluster-major layout both side by side, ``[-2 C, ||c||^2]`` (k x (d + 1)), which
+    times a column ``[x; 1]`` gives the scores with ||c||^2 added."""
 
-    def __init__(self, C: np.ndarray, dtype: Any):
+    def __init__(self, C: np.ndarray, dtype: Any, by_cluster: bool = False):
         self.C = C
         self.minus_2_c = np.ascontiguousarray(-2.0 * C, dtype=dtype)
         self.c_sq = np.vecdot(C, C).astype(dtype, copy=False)
+        if by_cluster:
+            self.scoring = np.concatenate([self.minus_2_c, self.c_sq[:, None]], axis=1)
 
 
 class _Pass:
@@ -130,8 +134,11 @@ class _Pass:
         self.ranges = self._ranges(n)
         self._buffers: dict[int, _Buffers] = {}  # by the first row of a range
         self._x_sq: np.ndarray | None = None  # squared row norms, for the steps of a fit
-        self._xt: np.ndarray | None = None  # X transposed, likewise
+        # (cluster-major layout) [X.T; 1], (d + 1) x n, likewise: on contiguous columns the
+        # scores' product is much faster, and the row of ones adds ||c||^2 within it
+        self._xt: np.ndarray | None = None
         self._xt_filled = False
+        self._eye = np.eye(d, dtype=X.dtype) if self.by_cluster else None
 
     def serves(self, X: Any, k: int, chunk_rows: int) -> bool:
         return self.X is X and self.k == k and self.chunk_rows == chunk_rows
@@ -162,7 +169,7 @@ class _Pass:
         if not known:
             labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=self.X.dtype)
-        cent = _Centres(C, self.X.dtype)
+        cent = _Centres(C, self.X.dtype, self.by_cluster)
         self._parallel(self.scan, cent, labels, sqdist, None, True, False, False, None, known)
         return labels, sqdist
 
@@ -179,21 +186,22 @@ class _Pass:
             state is not None and n >= UPDATE_MIN_ROWS and state.changed <= UPDATE_MAX_CHANGED * n
         )
         labels = np.empty(n, dtype=np.int64)
-        cent = _Centres(C, X.dtype)
+        cent = _Centres(C, X.dtype, self.by_cluster)
         # updating steps leave distance bounds for the next, which uses them if it updates too;
         # not with few clusters and columns, where scoring every row costs less than that
         bounds = None
         if update and not self.by_cluster:
             bounds = _Bounds(n, cent, self.d, X.dtype, state)
         sqdist = None if bounds is not None and bounds.used else np.empty(n, dtype=X.dtype)
-        # the first step on X fills in the row norms and, for the cluster-major layout, the
-        # second (this pass is being reused: a fit's steps read X many times) X transposed,
-        # block by block while the rows are in cache
+        # the first step on X fills in the row norms and, for the cluster-major layout, X
+        # transposed, block by block while the rows are in cache (a fit's steps read X many
+        # times; a pass made for one assignment does neither)
         fill = self._x_sq is None
         if fill:
             self._x_sq = np.empty(n, dtype=X.dtype)
-        if self.by_cluster and self._xt is None and state is not None:
-            self._xt = np.empty((self.d, n), dtype=X.dtype)
+        if self.by_cluster and self._xt is None:
+            self._xt = np.empty((self.d + 1, n), dtype=X.dtype)
+            self._xt[self.d] = 1.0
         args = (cent, labels, sqdist, w, unit, positive, prev_labels, update, fill, bounds)
         parts = self._parallel(self._range_step, *args)
         self._xt_filled = self._xt is not None
@@ -411,19 +419,20 @@ class _Pass:
             bounds.lower[s:e] = lower
 
     def _assign_by_cluster(self, rows, s, e, buf, cent):
-        """(best score, label) of rows ``s:e``, scores computed k x m from X transposed when
-        the pass has it (the product is much faster on contiguous columns)."""
+        """(best score, label) of rows ``s:e``, scores computed k x m (from X transposed when
+        the pass has it)."""
         k, m = self.k, e - s
         scores = buf.scores[: k * m].reshape(k, m)
         if self._xt is not None:
-            if not self._xt_filled:
-                np.copyto(self._xt[:, s:e], rows.T)
-            np.matmul(cent.minus_2_c, self._xt[:, s:e], out=scores)
-        elif self.d <= 4:  # a copy of the few columns pays for itself
-            np.matmul(cent.minus_2_c, np.ascontiguousarray(rows.T), out=scores)
+            if not self._xt_filled:  # the identity's product: an exact copy, 2x a strided one
+                np.matmul(self._eye, rows.T, out=self._xt[: self.d, s:e])
+            np.matmul(cent.scoring, self._xt[:, s:e], out=scores)
         else:
-            np.matmul(cent.minus_2_c, rows.T, out=scores)
-        np.add(scores, cent.c_sq[:, None], out=scores)
+            if self.d <= 4:  # a copy of the few columns pays for itself
+                np.matmul(cent.minus_2_c, np.ascontiguousarray(rows.T), out=scores)
+            else:
+                np.matmul(cent.minus_2_c, rows.T, out=scores)
+            np.add(scores, cent.c_sq[:, None], out=scores)
         # argmin with first-index ties: a running minimum down the clusters (in place), then
         # count the clusters whose running minimum is still above the overall one
         for j in range(1, k):
