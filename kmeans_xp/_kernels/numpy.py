@@ -316,7 +316,7 @@ class _Pass:
             rows = np.arange(changed.size)
             moves[new, rows] = 1.0
             moves[old, rows] = -1.0
-            sums = (moves @ values).astype(np.float64)
+            sums = np.dot(moves, values).astype(np.float64)  # (dot: see scan)
         else:
             both = np.concatenate([new, old])[:, None] * d + np.arange(d)
             signed = np.concatenate([values, -values])
@@ -379,8 +379,10 @@ class _Pass:
                 member[...] = mask
                 if not unit:
                     member *= wb
-                weights += member @ buf.ones[:m]
-                sums += (member @ rows).reshape(-1)
+                # np.dot, not matmul: NumPy's matmul keeps the GIL through products this
+                # shape (small output, long inner dimension), so threads would take turns
+                weights += np.dot(member, buf.ones[:m])
+                sums += np.dot(member, rows).reshape(-1)
             else:  # one bincount over (cluster, feature) pairs
                 index = np.multiply(lab, d, out=buf.index_base[:m])
                 index = np.add(index[:, None], buf.features, out=buf.index[: m * d].reshape(m, d))
