@@ -172,7 +172,8 @@ or callable, default "auto"
         initialisation, the centre updates and the inertia; it may come from another library
         or the host, and is converted to X's library and device. ``y`` is ignored.
         """
-        X = self._validate_X(X, reset=True)
+        # finiteness is checked by the fit's first pass over X (its sum of squares)
+        X = self._validate_X(X, reset=True, finite=False)
         self._check_params(X.shape[0])
         with kernels_for(array_namespace(X)).fit_context(X, int(self.n_clusters)):
             return self._fit(X, sample_weight)
@@ -284,15 +285,22 @@ or callable, default "auto"
         return -float(inertia)
 
     # -------------------------------------------------------------- helpers
-    def _validate_X(self, X: Any, *, reset: bool) -> Any:
-        """X checked (2-D, non-empty, real, finite) as an array of its own library; records
-        (``reset``) or checks ``n_features_in_`` and ``feature_names_in_``."""
+    def _validate_X(self, X: Any, *, reset: bool, finite: bool = True) -> Any:
+        """X checked (2-D, non-empty, real, and finite unless not ``finite``) as an array of
+        its own library; records (``reset``) or checks ``n_features_in_`` and
+        ``feature_names_in_``."""
         if HAVE_SKLEARN and _is_host_data(X):
             # scikit-learn's own checks and messages for NumPy arrays, lists, DataFrames, sparse
             return validate_data(
-                self, X, reset=reset, accept_sparse=False, dtype="numeric", ensure_min_samples=1
+                self,
+                X,
+                reset=reset,
+                accept_sparse=False,
+                dtype="numeric",
+                ensure_min_samples=1,
+                ensure_all_finite=finite,
             )
-        checked = _check_X(X, type(self).__name__)
+        checked = _check_X(X, type(self).__name__, finite)
         # feature names come from the original container (a DataFrame without scikit-learn)
         validate_data(
             self, X if hasattr(X, "columns") else checked, reset=reset, skip_check_array=True
@@ -502,10 +510,11 @@ def _library_name(a: Any) -> str:
     return namespace_name(array_api_compat.array_namespace(a))
 
 
-def _check_X(X: Any, caller: str = "KMeans") -> Any:
+def _check_X(X: Any, caller: str = "KMeans", finite: bool = True) -> Any:
     """X as an array of its own library (lists and other array-likes become NumPy), 2-D, with
-    at least one row and one column, real numbers, all finite. Messages say what was received
-    and what was expected, in scikit-learn's words."""
+    at least one row and one column, real numbers, all finite (unless not ``finite``: the
+    caller checks). Messages say what was received and what was expected, in scikit-learn's
+    words."""
     if not array_api_compat.is_array_api_obj(X):
         if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
             raise TypeError(
@@ -551,7 +560,7 @@ def _check_X(X: Any, caller: str = "KMeans") -> Any:
             f"X has dtype {X.dtype}; {caller} expects real numbers (floating point, integer or "
             "bool). Convert strings or other objects to numbers first."
         )
-    if namespace_name(xp) != "dask":  # Dask: checked in fit's first compute; predict stays lazy
+    if finite and namespace_name(xp) != "dask":  # Dask: checked in fit; predict stays lazy
         _check_finite(xp, X, "X")
     return X
 
@@ -636,14 +645,22 @@ def _centred(
     its spread, else ``X - mean`` (a copy, persisted on Dask) with ``mean``; the k-means of X'
     plus the offset are those of X. The total variance (weighted by ``w``; ``unit``: every
     weight is 1) scales ``tol``."""
-    with np.errstate(over="ignore"):  # an overflow of the quick sum is handled below
+    with np.errstate(over="ignore"):  # overflows are handled below
         quick = _mean_sq_norm(xp, Xf, w, unit, dev, rows)
         mean_sq, norms = to_host(xp.vecdot(mean, mean), quick)
-    if unit and np.isinf(norms):  # X's dtype overflowed (or X holds infinity)
-        (norms,) = to_host(_mean_sq_norm(xp, Xf, w, False, dev, rows))
+        if unit and np.isinf(norms):  # X's dtype overflowed (or X holds infinity)
+            (norms,) = to_host(_mean_sq_norm(xp, Xf, w, False, dev, rows))
     mean_sq, norms = float(mean_sq), float(norms)
-    if not np.isfinite(norms):  # Dask input is checked only here, in this compute
-        raise ValueError("X contains NaN or infinity; every value must be finite")
+    if not np.isfinite(norms):  # this is the fit's check that X is finite
+        if namespace_name(xp) == "dask":  # (one compute: no second pass to tell which)
+            raise ValueError("Input X contains NaN or infinity: every value must be finite")
+        _check_finite(xp, Xf, "X")  # raises, naming NaN or infinity
+        (largest,) = to_host(xp.max(xp.abs(Xf)))
+        acc = _dtype_name(accumulation_dtype(xp, dev))
+        raise ValueError(
+            f"X holds values too large for k-means (largest magnitude {float(largest):.3g}): "
+            f"the mean of the rows' squared norms overflows {acc}"
+        )
     if mean_sq <= CENTRE_ABOVE * (norms - mean_sq):
         return Xf, xp.zeros_like(mean), norms - mean_sq
     (Xc,) = persist(Xf - mean)
@@ -671,3 +688,7 @@ def _mean_sq_norm(xp: Any, X: Any, w: Any, unit: bool, dev: Any, rows: int) -> A
 
 def _itemsize(xp: Any, dtype: Any) -> int:
     return 8 if dtype == getattr(xp, "float64", None) else 4
+
+
+def _dtype_name(dtype: Any) -> str:
+    return getattr(dtype, "__name__", str(dtype))  # NumPy's scalar types; others print well

@@ -30,8 +30,12 @@ def _fit(backend, X, **params):
         (np.zeros((0, 2)), r"Found array with 0 sample\(s\) \(shape=\(0, 2\)\).*minimum of 1"),
         (np.zeros((5, 0)), r"Found array with 0 feature\(s\) \(shape=\(5, 0\)\).*minimum of 1"),
         (X4 + 1j, r"Complex data not supported"),
+        (
+            X4 * 1e200,
+            r"too large for k-means \(largest magnitude 1\.1e\+201\).*overflows \S*float64",
+        ),
     ],
-    ids=["nan", "inf", "-inf", "1-D", "3-D", "no rows", "no features", "complex"],
+    ids=["nan", "inf", "-inf", "1-D", "3-D", "no rows", "no features", "complex", "huge"],
 )
 def test_bad_X_is_refused_on_every_backend(backend, X, match):
     with pytest.raises(ValueError, match=match):
