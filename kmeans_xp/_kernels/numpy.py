@@ -133,7 +133,7 @@ class _Pass:
         self.rows = int(max(1, min(chunk_rows, max(MIN_BLOCK_ROWS, min(fit, MAX_BLOCK_ROWS)))))
         self.ranges = self._ranges(n)
         self._buffers: dict[int, _Buffers] = {}  # by the first row of a range
-        self._x_sq: np.ndarray | None = None  # squared row norms, for the steps of a fit
+        self._x_sq: np.ndarray | None = None  # (by row) squared row norms, for a fit's steps
         # (cluster-major layout) [X.T; 1], (d + 1) x n, likewise: on contiguous columns the
         # scores' product is much faster, and the row of ones adds ||c||^2 within it
         self._xt: np.ndarray | None = None
@@ -170,7 +170,7 @@ class _Pass:
             labels = np.empty(n, dtype=np.int64)
         sqdist = np.empty(n, dtype=self.X.dtype)
         cent = _Centres(C, self.X.dtype, self.by_cluster)
-        self._parallel(self.scan, cent, labels, sqdist, None, True, False, False, None, known)
+        self._parallel(self.scan, cent, labels, sqdist, None, True, known=known)
         return labels, sqdist
 
     def step(self, C: np.ndarray, w: np.ndarray, prev_labels: Any, state: _State | None) -> Step:
@@ -192,16 +192,20 @@ class _Pass:
         bounds = None
         if update and not self.by_cluster:
             bounds = _Bounds(n, cent, self.d, X.dtype, state)
-        sqdist = None if bounds is not None and bounds.used else np.empty(n, dtype=X.dtype)
-        # the first step on X fills in the row norms and, for the cluster-major layout, X
-        # transposed, block by block while the rows are in cache (a fit's steps read X many
-        # times; a pass made for one assignment does neither)
-        fill = self._x_sq is None
-        if fill:
-            self._x_sq = np.empty(n, dtype=X.dtype)
+        # per-row distances by row only, where the bounds need them (and the row norms); the
+        # cluster-major steps' inertia is sum w min(||c||^2 - 2 x.c) plus sum w ||x||^2
+        sqdist = None
+        if not self.by_cluster and not (bounds is not None and bounds.used):
+            sqdist = np.empty(n, dtype=X.dtype)
+        # the first step on X fills in the row norms (their weighted total, cluster-major) and,
+        # cluster-major, X transposed, block by block while the rows are in cache (a fit's
+        # steps read X many times; a pass made for one assignment does neither)
+        fill = state is None
         if self.by_cluster and self._xt is None:
             self._xt = np.empty((self.d + 1, n), dtype=X.dtype)
             self._xt[self.d] = 1.0
+        elif not self.by_cluster and self._x_sq is None:
+            self._x_sq = np.empty(n, dtype=X.dtype)
         args = (cent, labels, sqdist, w, unit, positive, prev_labels, update, fill, bounds)
         parts = self._parallel(self._range_step, *args)
         self._xt_filled = self._xt is not None
@@ -221,7 +225,11 @@ class _Pass:
             empty = counts == 0
             sums[empty] = 0.0
             weights[empty] = 0.0
-        if sqdist is not None:
+        norms_total = None
+        if self.by_cluster:
+            norms_total = _total(parts, 1) if state is None else state.norms_total
+            inertia = _total(parts, 0) + norms_total
+        elif sqdist is not None:
             inertia = _total(parts, 0)
         else:  # sum over clusters of w ||x - c||^2 = w ||x||^2 - 2 c.(w x) + w ||c||^2
             Cd = C.astype(np.float64)
@@ -241,7 +249,8 @@ class _Pass:
             weights,
             counts,
             C,
-            sqdist is not None,
+            bounds is None or not bounds.used,
+            norms_total,
             centres,
             bounds,
         )
@@ -255,23 +264,25 @@ class _Pass:
             new_state,
         )
 
-    def _parallel(self, func, *args) -> list:
-        """``func(start, stop, *args)`` over the row ranges, on worker threads when there are
-        several; the results in range order."""
+    def _parallel(self, func, *args, **kwargs) -> list:
+        """``func(start, stop, *args, **kwargs)`` over the row ranges, on worker threads when
+        there are several; the results in range order."""
         first, *rest = self.ranges
         if not rest:
-            return [func(*first, *args)]
+            return [func(*first, *args, **kwargs)]
         with _single_threaded_blas():  # the calling thread takes the first range itself
-            futures = [_executor().submit(func, s, e, *args) for s, e in rest]
-            return [func(*first, *args), *(f.result() for f in futures)]
+            futures = [_executor().submit(func, s, e, *args, **kwargs) for s, e in rest]
+            return [func(*first, *args, **kwargs), *(f.result() for f in futures)]
 
     def _range_step(
         self, start, stop, cent, labels, sqdist, w, unit, positive, prev, update, fill, bounds
     ):
         """Rows ``start:stop`` of a step: (inertia, norms, changed labels, sums, weights,
         counts), the last three being the changes' contributions when ``update``, else the
-        sums and weights of the rows (and no counts). With bounds in use the rows' distances
-        are not all known: ``norms`` (per cluster, the weighted sum of ||x||^2) stands in."""
+        sums and weights of the rows (and no counts). Cluster-major, ``inertia`` is the
+        weighted sum of the best scores and ``norms`` (first step) that of ||x||^2. With
+        bounds in use the rows' distances are not all known: ``norms`` (per cluster, the
+        weighted sum of ||x||^2) stands in."""
         inertia = norms = None
         wr = w[start:stop]
         if bounds is not None and bounds.used:
@@ -279,13 +290,15 @@ class _Pass:
             x_sq = self._x_sq[start:stop]
             norms = np.bincount(labels[start:stop], x_sq if unit else x_sq * wr, minlength=self.k)
         else:
-            wf = None if update else w
-            full = self.scan(start, stop, cent, labels, sqdist, wf, False, unit, fill, bounds)
-            dist = sqdist[start:stop]
-            if unit:
-                inertia = float(dist.sum(dtype=np.float64))
+            *full, best, norms = self.scan(
+                start, stop, cent, labels, sqdist, w, False, unit, fill, bounds, sums=not update
+            )
+            if sqdist is None:  # cluster-major
+                inertia = best
+            elif unit:
+                inertia = float(sqdist[start:stop].sum(dtype=np.float64))
             else:
-                inertia = float(np.dot(dist.astype(np.float64), wr))
+                inertia = float(np.dot(sqdist[start:stop].astype(np.float64), wr))
         if prev is None:
             return inertia, norms, 0, *full, None
         differs = labels[start:stop] != prev[start:stop]
@@ -337,20 +350,28 @@ class _Pass:
         fill=False,
         bounds=None,
         known=False,
+        sums=True,
     ):
-        """Assign rows ``start:stop`` (writing ``labels`` and ``sqdist``, and ``bounds`` when
-        given; ``known``: the labels are there already) and, when ``w`` is given, return their
-        per-cluster weighted sums and weights (float64); else zeros."""
+        """Assign rows ``start:stop``, writing ``labels`` (unless ``known``: they are there
+        already), ``sqdist`` (when given; exact distances if ``exact``) and ``bounds`` (when
+        given). Returns (their per-cluster weighted sums, weights, the weighted sum of their best
+        scores, that of their squared norms), the sums and weights (float64) when ``w`` is
+        given and ``sums``, the last two from a cluster-major step, the norms on its first
+        (``fill``); zeros or None otherwise."""
         X, k, d = self.X, self.k, self.d
         buf = self._buffers_for(start, stop)
         m_max = min(self.rows, stop - start)
-        sums = np.zeros(k * d, dtype=np.float64)
+        totals = np.zeros(k * d, dtype=np.float64)
         weights = np.zeros(k, dtype=np.float64)
+        best_total = norms_total = None
+        if sqdist is None and not exact:
+            best_total, norms_total = 0.0, 0.0 if fill else None
         x_sq = self._x_sq
         for s in range(start, stop, m_max):
             e = min(s + m_max, stop)
             m = e - s
             rows = X[s:e]
+            wb = None if w is None else w[s:e]
             if not known and self.by_cluster:
                 best, lab = self._assign_by_cluster(rows, s, e, buf, cent)
                 labels[s:e] = lab
@@ -360,6 +381,18 @@ class _Pass:
                 diff = np.take(cent.C, labels[s:e], axis=0, out=buf.rows[:m])
                 np.subtract(rows, diff, out=diff)
                 np.copyto(sqdist[s:e], self._row_sq(diff))
+            elif sqdist is None:  # cluster-major: the inertia from the totals alone
+                if unit:
+                    best_total += float(np.add.reduce(best, dtype=np.float64))
+                else:
+                    best_total += float(np.dot(best.astype(np.float64), wb))
+                if fill:
+                    norms = self._row_sq(rows)
+                    norms_total += float(
+                        np.add.reduce(norms, dtype=np.float64)
+                        if unit
+                        else np.dot(norms.astype(np.float64), wb)
+                    )
             else:  # ||x||^2 + min(||c||^2 - 2 x.c), clamped: no gather of the centres
                 if fill:
                     x_sq[s:e] = self._row_sq(rows)
@@ -370,9 +403,8 @@ class _Pass:
                     np.put(scores, buf.flat_index[:m] + lab, np.inf)
                     second = np.minimum.reduce(scores, axis=1)
                     bounds.set(slice(s, e), sqdist[s:e], second, x_sq[s:e])
-            if w is None:
+            if w is None or not sums:
                 continue
-            wb = w[s:e]
             if self.one_hot:
                 mask = np.equal(lab, buf.ids, out=buf.mask[: k * m].reshape(k, m))
                 member = buf.member[: k * m].reshape(k, m)
@@ -382,14 +414,14 @@ class _Pass:
                 # np.dot, not matmul: NumPy's matmul keeps the GIL through products this
                 # shape (small output, long inner dimension), so threads would take turns
                 weights += np.dot(member, buf.ones[:m])
-                sums += np.dot(member, rows).reshape(-1)
+                totals += np.dot(member, rows).reshape(-1)
             else:  # one bincount over (cluster, feature) pairs
                 index = np.multiply(lab, d, out=buf.index_base[:m])
                 index = np.add(index[:, None], buf.features, out=buf.index[: m * d].reshape(m, d))
                 values = rows if unit else np.multiply(rows, wb[:, None], out=buf.rows[:m])
-                sums += np.bincount(index.reshape(-1), values.reshape(-1), minlength=k * d)
+                totals += np.bincount(index.reshape(-1), values.reshape(-1), minlength=k * d)
                 weights += np.bincount(lab, wb, minlength=k)
-        return sums.reshape(k, d), weights
+        return totals.reshape(k, d), weights, best_total, norms_total
 
     def scan_bounded(self, start, stop, cent, labels, prev, bounds):
         """Rows ``start:stop`` of a step with distance bounds (Hamerly's): a row keeps its
@@ -542,7 +574,7 @@ def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, 
     if isinstance(state, _State) and state.passes.serves(X, k, chunk_rows):
         # the step scored every row against these very centres (the loop stopped because no
         # label changed): its labels are this pass's argmin, only the distances are new
-        same = state.sqdist_known and np.array_equal(state.scored, C)
+        same = state.all_scored and np.array_equal(state.scored, C)
         return state.passes.assign(C, state.labels if same else None)
     return _Pass(X, k, chunk_rows).assign(C)
 
@@ -618,7 +650,8 @@ class _State:
     weights: np.ndarray
     counts: np.ndarray
     scored: np.ndarray  # the centres the step was given
-    sqdist_known: bool  # every row was scored (no bounds used)
+    all_scored: bool  # every row was scored (no bounds used)
+    norms_total: float | None  # (cluster-major) sum of w ||x||^2
     centres: np.ndarray | None  # the step's centres (float64), to know how far they move
     bounds: _Bounds | None
 
