@@ -243,3 +243,16 @@ def test_the_transposed_copy_is_exact():
     xt = step.state.passes._xt
     np.testing.assert_array_equal(xt[:7], X.T)
     assert (xt[7] == 1.0).all()
+
+
+def test_threads_get_equal_shares_in_equal_blocks(monkeypatch):
+    monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(fast, "n_threads", lambda: 2)
+    X = _data(100_000, 16, 16, np.float32)[0]
+    p = fast._Pass(X, 16, 10**7)
+    lengths = [stop - start for start, stop in p.ranges]
+    assert len(lengths) == 2 and max(lengths) - min(lengths) <= 1 and sum(lengths) == 100_000
+    start, stop = p.ranges[0]
+    m = p._block_rows(start, stop)
+    blocks = -(-(stop - start) // m)
+    assert m <= p.rows and blocks * m - (stop - start) < blocks  # the last block is not short

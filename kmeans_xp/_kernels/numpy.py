@@ -144,17 +144,22 @@ class _Pass:
         return self.X is X and self.k == k and self.chunk_rows == chunk_rows
 
     def _ranges(self, n: int) -> list[tuple[int, int]]:
-        """Contiguous row ranges, one per worker, cut on block boundaries."""
+        """Contiguous row ranges of (nearly) equal length, one per worker."""
         parts = n_threads() if _work(n, self.k, self.d) >= PARALLEL_MIN_WORK else 1
-        blocks = -(-n // self.rows)
-        parts = max(1, min(parts, blocks))
-        per = -(-blocks // parts) * self.rows
+        parts = max(1, min(parts, -(-n // MIN_BLOCK_ROWS)))
+        per = -(-n // parts)
         return [(s, min(s + per, n)) for s in range(0, n, per)]
+
+    def _block_rows(self, start: int, stop: int) -> int:
+        """Rows per block of the range ``start:stop``: at most ``self.rows``, and blocks of
+        equal length (so that no block is left with a few rows)."""
+        blocks = -(-(stop - start) // self.rows)
+        return -(-(stop - start) // blocks)
 
     def _buffers_for(self, start: int, stop: int) -> _Buffers:
         buf = self._buffers.get(start)
         if buf is None:  # each range is worked on by one thread at a time
-            m = min(self.rows, stop - start)
+            m = self._block_rows(start, stop)
             buf = _Buffers(m, self.k, self.d, self.X.dtype, self.by_cluster, self.one_hot)
             self._buffers[start] = buf
         return buf
@@ -360,7 +365,7 @@ class _Pass:
         (``fill``); zeros or None otherwise."""
         X, k, d = self.X, self.k, self.d
         buf = self._buffers_for(start, stop)
-        m_max = min(self.rows, stop - start)
+        m_max = self._block_rows(start, stop)
         totals = np.zeros(k * d, dtype=np.float64)
         weights = np.zeros(k, dtype=np.float64)
         best_total = norms_total = None
@@ -429,7 +434,7 @@ class _Pass:
         below the bound on its distance to any other, shrunk by how far the others moved;
         only the other rows are scored, and their bounds made tight again."""
         X, k = self.X, self.k
-        m_max = min(self.rows, stop - start)
+        m_max = self._block_rows(start, stop)
         for s in range(start, stop, m_max):
             e = min(s + m_max, stop)
             kept = prev[s:e]
