@@ -189,7 +189,9 @@ def run_case(name: str, rounds: int, fit_rounds: int, fit_seeds: int, use_faiss:
         iter_contenders["faiss"] = lambda: faiss_iter(X, init)
         fit_contenders["faiss"] = _seeds(faiss_fit, X, k, fit_seeds)
     small = n * d * k < 1_000_000
-    per_iter = _race(iter_contenders, rounds, 0.2 if small else 0.0)
+    # every round runs each contender for 0.2 s at least: the best of a few dozen short fits
+    # (a fit of 10 iterations takes from 1 ms to 1 s here), one run of a long one
+    per_iter = _race(iter_contenders, rounds, 0.2)
     for result in per_iter.values():
         result["s_per_iter"] = result["s"] / result["n_iter"]
     # the per-iteration race warmed every library up; whole fits of the larger cases are long
