@@ -125,6 +125,7 @@ def _steps(step, X, C0, w, n_steps, rows, **kw):
 def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, threads, monkeypatch):
     monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)  # update after every first step
     monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
+    monkeypatch.setattr(fast, "MOVES_CHUNK_BYTES", 2000)  # (many clusters) moves in chunks
     if threads > 1:
         monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
         monkeypatch.setattr(fast, "n_threads", lambda: threads)
