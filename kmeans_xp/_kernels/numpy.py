@@ -400,13 +400,11 @@ class _Pass:
                     best_total += float(np.add.reduce(best, dtype=np.float64))
                 else:
                     best_total += float(np.dot(best.astype(np.float64), wb))
-                if fill:
-                    norms = self._row_sq(rows)
-                    norms_total += float(
-                        np.add.reduce(norms, dtype=np.float64)
-                        if unit
-                        else np.dot(norms.astype(np.float64), wb)
-                    )
+                if fill and unit:  # (one dot product: 4x the per-row norms' time)
+                    flat = rows.reshape(-1)
+                    norms_total += float(np.dot(flat, flat))
+                elif fill:
+                    norms_total += float(np.dot(self._row_sq(rows).astype(np.float64), wb))
             else:  # ||x||^2 + min(||c||^2 - 2 x.c), clamped: no gather of the centres
                 if fill:
                     x_sq[s:e] = self._row_sq(rows)
