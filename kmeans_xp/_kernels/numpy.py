@@ -200,9 +200,14 @@ class _Pass:
         n = X.shape[0]
         unit, positive = (state.unit, state.positive) if state else _weight_kind(w)
         # the last step's changes predict this one's: many changes cost more to gather and
-        # update than the fused sums do
+        # update than the fused sums do. A first step changed every row by definition, which
+        # predicts nothing: cluster-major, the second step updates (it changes fewer than half
+        # of the rows as a rule; 2-3% quicker fits at 100k x 16); by row, where an update
+        # also sets bounds, it does not (5% slower at 60k x 784)
         update = (
-            state is not None and n >= UPDATE_MIN_ROWS and state.changed <= UPDATE_MAX_CHANGED * n
+            state is not None
+            and n >= UPDATE_MIN_ROWS
+            and ((state.first and self.by_cluster) or state.changed <= UPDATE_MAX_CHANGED * n)
         )
         labels = np.empty(n, dtype=np.int64)
         cent = _Centres(C, X.dtype, self.by_cluster)
@@ -264,6 +269,7 @@ class _Pass:
             unit,
             positive,
             n_changed,
+            prev_labels is None,
             sums,
             weights,
             counts,
@@ -669,6 +675,7 @@ class _State:
     unit: bool
     positive: bool
     changed: int
+    first: bool  # a first step (no previous labels)
     sums: np.ndarray
     weights: np.ndarray
     counts: np.ndarray
