@@ -3,19 +3,21 @@
 What the portable kernels do in whole-chunk passes is done here one cache-sized block of rows
 at a time: the scores ``(-2 C) x + ||c||^2`` of a block are written into a reused buffer,
 reduced to labels, and the block's centre sums are accumulated while its rows are still in
-cache. With few clusters and features the scores are laid out cluster-major and the argmin is
-a running minimum over whole rows (NumPy's argmin over short rows costs ~20 ns a row), and the
-centre sums are one-hot matrix products; otherwise argmin per row and one bincount. Large
-inputs are split between a few threads (NumPy and BLAS release the GIL in the matrix products
-and ufuncs), with BLAS held to one thread meanwhile when threadpoolctl is importable, as
-scikit-learn does.
+cache. With few clusters and features the scores are laid out cluster-major, computed from a
+transposed copy of X (with a row of ones that adds ||c||^2 within the product), and the argmin
+is a running minimum over whole rows (NumPy's argmin over short rows costs ~20 ns a row); the
+centre sums are one-hot matrix products. Otherwise argmin per row and one bincount. Large
+inputs are split into equal row ranges, one per thread (NumPy and BLAS release the GIL in the
+ufuncs and in np.dot; NumPy's matmul keeps it through some product shapes), with BLAS held to
+one thread meanwhile when threadpoolctl is importable, as scikit-learn does.
 
 A step leaves a state for the next step of the fit (``_State``): the pass over X with its
-buffers, row norms and (few clusters and features) X transposed; the float64 sums, weights and
-counts, which the next step updates by the rows that changed cluster once few do; and (many
-clusters or features) Hamerly's bounds on each row's distances, with which rows proven to keep
-their centre are not scored. Labels and sums are those of ``portable`` (tested step by step in
-tests/test_kernels_numpy.py).
+buffers and the transposed copy or the row norms; the float64 sums, weights and counts, which
+the next step updates by the rows that changed cluster once few do; and (many clusters or
+features) Hamerly's bounds on each row's distances, with which rows proven to keep their centre
+are not scored. Cluster-major steps keep no per-row distances: their inertia is the weighted
+sum of the best scores plus that of the row norms. Labels and sums are those of ``portable``
+(tested step by step in tests/test_kernels_numpy.py).
 """
 
 from __future__ import annotations
