@@ -132,22 +132,23 @@ def _race(
     contenders: dict[str, Callable], rounds: int, min_round_s: float, warm_up: bool = True
 ) -> dict:
     """Best time of each contender: one warm-up each, then ``rounds`` rounds in which they
-    alternate (the order rotates); a round repeats a contender until ``min_round_s`` passed."""
+    take turns, one run each (the order rotates), until each has run ``min_round_s`` in the
+    round; a slow spell of the machine then falls on every contender alike."""
     names = list(contenders)
     best = {name: {"s": float("inf")} for name in names}
     for name in names if warm_up else ():
         _timed(contenders[name])
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            spent = 0.0
-            while True:
+        spent = dict.fromkeys(names, 0.0)
+        while True:
+            for name in order:
                 s, n_iter, inertia = _timed(contenders[name])
-                spent += s
+                spent[name] += s
                 if s < best[name]["s"]:
                     best[name] = {"s": s, "n_iter": n_iter, "inertia": inertia}
-                if spent >= min_round_s:
-                    break
+            if min(spent.values()) >= min_round_s:
+                break
     return best
 
 
