@@ -38,9 +38,10 @@ try:  # optional: only to keep BLAS single-threaded inside our own worker thread
 except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
     ThreadpoolController = None
 
-# a block's scores and work arrays take about this many bytes (measured: 2-4 MiB beat 1 MiB,
-# the L2 of one core, on the 2-core AMD EPYC CI machine)
-BLOCK_BYTES = 2 << 20
+# a block's scores and work arrays take about this many bytes (measured on the 2-core AMD EPYC
+# CI machine: 2-4 MiB beat 1 MiB, the L2 of one core; 3-4 MiB beat 2 MiB by 1-5% at 100k x 16
+# and 1M x 2 once the steps kept no per-row distances)
+BLOCK_BYTES = 3 << 20
 MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 256, 32768
 # below this many multiply-adds per step one thread is faster than handing work to a pool
 PARALLEL_MIN_WORK = 2_000_000
