@@ -197,18 +197,24 @@ def test_centre_update_matches_portable(empty):
     assert (new[2] == C[2]).all() == empty
 
 
+def _labels_handed_to_assign(monkeypatch) -> list:
+    """The ``labels`` argument of every later call of a pass's assign (None: it scores)."""
+    seen = []
+    assign = fast._Pass.assign
+
+    def recorded(self, C, labels=None):
+        seen.append(labels)
+        return assign(self, C, labels)
+
+    monkeypatch.setattr(fast._Pass, "assign", recorded)
+    return seen
+
+
 @pytest.mark.parametrize(("d", "k"), [(3, 6), (40, 5)])
 def test_assign_after_a_step_on_the_same_centres_reuses_its_labels(d, k, monkeypatch):
     X, C, w = _data(3000, d, k, np.float32, seed=d + k)
     step = fast.lloyd_step(X, C, w, chunk_rows=700)
-    seen = []
-    assign = fast._Pass.assign
-    monkeypatch.setattr(
-        fast._Pass,
-        "assign",
-        lambda self, C, labels=None: seen.append(labels) or assign(self, C, labels),
-    )
-    ref_labels, ref_sqdist = portable.assign(X, C, chunk_rows=700)
+    seen = _labels_handed_to_assign(monkeypatch)
     for centres, reused in [(C.copy(), True), (C + np.float32(1e-3), False)]:
         labels, sqdist = fast.assign(X, centres, chunk_rows=700, state=step.state)
         assert (seen.pop() is step.labels) == reused
@@ -225,15 +231,9 @@ def test_assign_after_a_bounded_step_scores_every_row(monkeypatch):
     X, C, w = _data(3000, 40, 5, np.float32, seed=3)
     last = _steps(fast.lloyd_step, X, C, w, 4, rows=500)[-1]
     assert last.sqdist is None
-    calls = []
-    assign = fast._Pass.assign
-    monkeypatch.setattr(
-        fast._Pass,
-        "assign",
-        lambda self, C, labels=None: calls.append(labels) or assign(self, C, labels),
-    )
+    seen = _labels_handed_to_assign(monkeypatch)
     fast.assign(X, last.state.scored, chunk_rows=500, state=last.state)
-    assert calls == [None]
+    assert seen == [None]
 
 
 def test_the_transposed_copy_is_exact():
