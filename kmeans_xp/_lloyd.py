@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._kernels.portable import cluster_means
+from ._kernels.portable import cluster_means, sq_shift
 from ._xp import accumulation_dtype, array_namespace, device_of, from_numpy, persist, to_host
 
 STRICT = "strict"  # labels did not change
@@ -99,7 +99,7 @@ def lloyd(
             new_centers = relocate_empty_clusters(
                 X, sample_weight, labels, sqdist, sums, weights, centers, n_empty
             )
-            new_centers, shift = persist(new_centers, _sq_shift(xp, new_centers, centers, acc))
+            new_centers, shift = persist(new_centers, sq_shift(xp, new_centers, centers, acc))
             (shift,) = to_host(shift)
         centers = new_centers
         if labels is not step.labels:  # Dask: the persisted labels
@@ -133,11 +133,6 @@ def lloyd(
     if verbose:
         print(_stop_message(stop_reason, iteration, shift, tol))
     return LloydResult(centers, labels, inertia, iteration, stop_reason)
-
-
-def _sq_shift(xp: Any, new: Any, old: Any, acc: Any) -> Any:
-    diff = xp.astype(new - old, acc)
-    return xp.sum(diff * diff)
 
 
 def _stop_message(reason: str, iteration: int, shift: float, tol: float) -> str:

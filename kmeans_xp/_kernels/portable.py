@@ -62,14 +62,19 @@ def centre_update(step: Step, centers: Any) -> tuple[Any, Any]:
     xp = array_namespace(centers)
     acc = accumulation_dtype(xp, device_of(centers))
     new = cluster_means(xp, step.sums, step.weights, centers)
-    diff = xp.astype(new - centers, acc)
     stats = [
         step.n_changed,
         xp.sum(xp.astype(step.weights <= 0, acc)),
         step.inertia,
-        xp.sum(diff * diff),
+        sq_shift(xp, new, centers, acc),
     ]
     return new, xp.stack(stats)
+
+
+def sq_shift(xp: Any, new: Any, old: Any, acc: Any) -> Any:
+    """How far the centres moved: the sum of their squared shifts, in ``acc``."""
+    diff = xp.astype(new - old, acc)
+    return xp.sum(diff * diff)
 
 
 def row_chunks(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
