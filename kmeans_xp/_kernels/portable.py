@@ -1,4 +1,5 @@
-"""The two hot operations written against the Array API standard alone.
+"""The kernel operations written against the Array API standard alone: assignment, segment
+sums, the fused Lloyd step built from them, and the centre update that follows a step.
 
 Rows are processed in chunks of ``chunk_rows`` so that no n x k array is ever built; these are
 the reference versions that every native fast path is tested against.
