@@ -637,10 +637,12 @@ def lloyd_step(
 ) -> Step:
     """Assignment and centre sums fused per block of rows (see :class:`portable.Step`).
 
-    ``sqdist`` is ||x||^2 plus the row's minimum score ||c||^2 - 2 x.c, clamped at zero: the
-    squared distance up to float rounding (``assign`` gives the exact, explicit one). The row
-    norms are computed on the first step of a fit and reused while the loop passes the same,
-    unchanged X. Handed the previous step's ``state``, the sums, weights and counts it kept
+    ``sqdist`` (by row only; None cluster-major, or once bounds spare rows) is ||x||^2 plus the
+    row's minimum score ||c||^2 - 2 x.c, clamped at zero: the squared distance up to float
+    rounding (``assign`` gives the exact, explicit one). The row norms (cluster-major: their
+    weighted total) and X transposed are made on the first step of a fit and reused while the
+    loop passes the same, unchanged X. Handed the previous step's ``state``, the sums, weights
+    and counts it kept
     (float64) are updated by the rows that changed cluster only, which after the first few
     iterations are a few percent of X; counts (of rows of positive weight) make an emptied
     cluster's sums exactly zero."""
