@@ -264,7 +264,6 @@ class _Pass:
             inertia = (
                 norms.sum() - 2.0 * np.vdot(Cd, sums) + weights @ np.einsum("ij,ij->i", Cd, Cd)
             )
-        centres = None if bounds is None else C.astype(np.float64)
         new_state = _State(
             self,
             w,
@@ -277,9 +276,7 @@ class _Pass:
             weights,
             counts,
             C,
-            bounds is None or not bounds.used,
             norms_total,
-            centres,
             bounds,
         )
         return Step(
@@ -562,7 +559,7 @@ class _Bounds:
         self.used = state is not None and state.bounds is not None
         if self.used:
             self.old_upper, self.old_lower = state.bounds.upper, state.bounds.lower
-            moved = cent.C.astype(np.float64) - state.centres
+            moved = cent.C.astype(np.float64) - state.scored.astype(np.float64)
             self.shift = np.sqrt(np.einsum("ij,ij->i", moved, moved))
             self.other = _largest_other(self.shift)
 
@@ -685,10 +682,13 @@ class _State:
     weights: np.ndarray
     counts: np.ndarray
     scored: np.ndarray  # the centres the step was given
-    all_scored: bool  # every row was scored (no bounds used)
     norms_total: float | None  # (cluster-major) sum of w ||x||^2
-    centres: np.ndarray | None  # the step's centres (float64), to know how far they move
     bounds: _Bounds | None
+
+    @property
+    def all_scored(self) -> bool:
+        """Every row was scored (no bounds spared any)."""
+        return self.bounds is None or not self.bounds.used
 
     def follows(self, X: Any, w: Any, prev_labels: Any, k: int, chunk_rows: int) -> bool:
         return self.passes.serves(X, k, chunk_rows) and self.w is w and self.labels is prev_labels
