@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from kmeans_xp import KMeans, kmeans, make_blobs
-from kmeans_xp._kernels import dask as dask_kernels
 from tests.conftest import cuda_answers
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
+
+from kmeans_xp._kernels import dask as dask_kernels  # noqa: E402
 
 
 @pytest.fixture(scope="session")
