@@ -8,6 +8,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from ._xp import (
@@ -41,9 +42,11 @@ def silhouette_score(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-        Any Array API library (NumPy, torch, CuPy, array-api-strict, ...); computed on X's
-        device, in float64 where the device has it.
+    X : array-like of shape (n_samples, n_features)
+        An array of any Array API library (NumPy, torch, CuPy, array-api-strict, ...),
+        computed on X's device in float64 where the device has it; or anything NumPy reads as
+        a 2-D array of numbers (nested lists, ...), computed with NumPy. Every value must be
+        finite.
     labels : array-like of shape (n_samples,)
         Cluster of every row (any integer values); the number of distinct labels must be
         between 2 and n_samples - 1.
@@ -55,11 +58,34 @@ def silhouette_score(
         Seeds the subset drawn for ``sample_size``.
     working_memory : float, optional
         MiB a chunk of the distance matrix may take (default 64).
+
+    Returns
+    -------
+    float
+        The mean silhouette coefficient, in [-1, 1].
+
+    Raises
+    ------
+    ValueError
+        X is not 2-D or holds NaN or infinity; labels are not one per row; fewer than 2 or
+        more than n_samples - 1 distinct labels.
+
+    Examples
+    --------
+    >>> from kmeans_xp import silhouette_score
+    >>> X = [[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]]
+    >>> round(silhouette_score(X, [0, 0, 1, 1]), 4)
+    0.9002
     """
+    if not array_api_compat.is_array_api_obj(X):
+        X = _host_matrix(X)
     xp = array_namespace(X)
     dev = device_of(X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)}")
+    (finite,) = to_host(xp.all(xp.isfinite(X)))
+    if not bool(finite):
+        raise ValueError("X contains NaN or infinity; the silhouette needs finite values")
     host_labels = np.asarray(to_numpy(labels)).reshape(-1)
     n = X.shape[0]
     if host_labels.shape[0] != n:
@@ -117,6 +143,16 @@ def silhouette_score(
         total = total + xp.sum(s)
     (value,) = to_host(total)
     return float(value) / n
+
+
+def _host_matrix(X: Any) -> np.ndarray:
+    """A non-array ``X`` (nested lists, ...) as NumPy float64, as scikit-learn reads it."""
+    try:
+        return np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"X must be an array or a nested sequence of numbers; got {type(X).__name__} ({exc})"
+        ) from None
 
 
 def _sample_rows(n: int, size: int, random_state: Any) -> np.ndarray:

@@ -91,3 +91,21 @@ def test_memory_stays_far_below_an_n_by_n_matrix():
     finally:
         tracemalloc.stop()
     assert peak < full_matrix / 8, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinity_raises_on_every_backend(backend, bad):
+    X, labels = _data(n=30, seed=5)
+    X[7, 1] = bad
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        silhouette_score(backend.asarray(X), backend.asarray(labels))
+    with pytest.raises(ValueError):  # scikit-learn refuses them too
+        sklearn_metrics.silhouette_score(X, labels)
+
+
+def test_lists_are_accepted_like_sklearn():
+    X, labels = _data(n=40, seed=6)
+    expected = sklearn_metrics.silhouette_score(X.tolist(), labels.tolist())
+    assert silhouette_score(X.tolist(), labels.tolist()) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="nested sequence of numbers"):
+        silhouette_score([["a", "b"], ["c", "d"], ["e", "f"]], [0, 0, 1])
