@@ -5,26 +5,39 @@ and compares with scikit-learn; ``kmeans-xp fit`` clusters a CSV or ``.npy`` fil
 ``kmeans-xp elbow`` prints and plots inertia and silhouette over a range of k.
 
 Errors in what the user gave (a missing or malformed file, a bad option, an unavailable
-backend) are one line on stderr and exit status 2; output files are written to a temporary
-name and renamed only once everything succeeded, so a failed run leaves none behind.
+backend, an output that cannot be written) are one line on stderr and exit status 2, found
+before the fit wherever they can be; output files are written only once everything succeeded,
+so a failed run leaves none behind (``_cli_write``). Long work shows a progress bar on stderr
+when it is a terminal (``_cli_progress``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import math
 import os
+import re
+import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import __version__
+from ._cli_progress import Progress, wanted
+from ._cli_read import ReadError, read_matrix
+from ._cli_write import (
+    OutputError,
+    Target,
+    check_directory,
+    check_output,
+    check_outputs,
+    written_together,
+)
 from ._estimator import KMeans, kmeans_plusplus
 from ._xp import from_numpy, to_numpy
 from .datasets import make_blobs
@@ -41,6 +54,10 @@ DEMO_K = 3
 DEMO_INIT = "random"
 DEMO_SEED = 0
 DEFAULT_SILHOUETTE_SAMPLE = 10_000
+MAX_SEED = 2**32 - 1  # the silhouette's row sample takes a NumPy RandomState seed
+# What `demo --out DIR` wrote last time, relative to DIR: the only files it ever deletes.
+DEMO_MANIFEST = ".kmeans-xp-demo-files"
+DEMO_FILE = re.compile(r"kmeans\.gif|frames/iter_[0-9]{3,}\.png")
 
 
 class CLIError(Exception):
@@ -63,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (``kmeans-xp demo | head``): stop quietly
         _silence_stdout()
         return 141
-    except (CLIError, ValueError, OSError, ImportError) as exc:
+    except (CLIError, ReadError, OutputError, ValueError, OSError, ImportError) as exc:
         _error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -99,7 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         "make_blobs seed 11) with k=3, print every iteration, write DIR/kmeans.gif and "
         "DIR/frames/iter_NNN.png, and compare with scikit-learn from the same initial centres.",
     )
-    demo.add_argument("--out", default="kmeans-demo", metavar="DIR", help="default ./kmeans-demo")
+    demo.add_argument(
+        "--out",
+        default="kmeans-demo",
+        metavar="DIR",
+        help="directory for the pictures, created if needed (default ./kmeans-demo); the demo "
+        "replaces only the files it wrote there before",
+    )
     _add_backend(demo)
     demo.add_argument(
         "--init",
@@ -107,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         default=DEMO_INIT,
         help=f"initial centres (default {DEMO_INIT!r}: several iterations to watch)",
     )
-    demo.add_argument("--seed", type=int, default=DEMO_SEED, help=f"default {DEMO_SEED}")
+    demo.add_argument("--seed", type=_seed, default=DEMO_SEED, help=f"default {DEMO_SEED}")
     demo.set_defaults(run=_run_demo)
 
     fit = sub.add_parser(
@@ -124,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--plot", metavar="FILE", help="picture of the clusters (.png, .svg, .pdf)")
     _add_fit_options(fit)
     fit.add_argument("--verbose", "-v", action="store_true", help="print a line per iteration")
+    _add_quiet(fit)
     _add_reader_options(fit)
     fit.set_defaults(run=_run_fit)
 
@@ -146,12 +170,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_fit_options(elbow)
     elbow.add_argument(
         "--silhouette-sample",
-        type=int,
+        type=_silhouette_sample,
         default=DEFAULT_SILHOUETTE_SAMPLE,
         metavar="N",
-        help=f"score the silhouette on N random rows when there are more (default "
+        help=f"score the silhouette on N >= 2 random rows when there are more (default "
         f"{DEFAULT_SILHOUETTE_SAMPLE}; 0 = all rows, O(n^2) work)",
     )
+    _add_quiet(elbow)
     _add_reader_options(elbow)
     elbow.set_defaults(run=_run_elbow)
     return parser
@@ -170,7 +195,7 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init", choices=("k-means++", "random"), default="k-means++", help="default k-means++"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     parser.add_argument("--max-iter", type=_positive_int, default=300, help="default 300")
     parser.add_argument(
         "--tol", type=_non_negative_float, default=1e-4, help="relative tolerance (default 1e-4)"
@@ -180,14 +205,35 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
 def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delimiter",
+        type=_delimiter,
         metavar="CHAR",
-        help="CSV delimiter (default: detected from the first line among , tab ; and spaces)",
+        help="CSV delimiter, one character or \\t (default: detected from the first line among "
+        ", tab ; and spaces)",
     )
-    parser.add_argument(
+    header = parser.add_mutually_exclusive_group()
+    header.add_argument(
         "--header",
-        choices=("auto", "yes", "no"),
-        default="auto",
-        help="whether the CSV's first line is a header (default auto: when it is not all numbers)",
+        action="store_const",
+        const=True,
+        dest="header",
+        help="the CSV's first line is a header (default: it is when none of its cells is a number)",
+    )
+    header.add_argument(
+        "--no-header",
+        action="store_const",
+        const=False,
+        dest="header",
+        help="the CSV's first line is data",
+    )
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress bar (one is shown on stderr, when it is a terminal, for work that "
+        "lasts more than a second)",
     )
 
 
@@ -198,6 +244,37 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}; got {text!r}")
+    return value
+
+
+def _silhouette_sample(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value != 0 and value < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (all rows) or a number of rows >= 2; got {text!r}"
+        )
+    return value
+
+
+def _delimiter(text: str) -> str:
+    value = "\t" if text == "\\t" else text
+    if len(value) != 1 or value in '"\n\r' or value.isalnum() or value in ".+-":
+        raise argparse.ArgumentTypeError(
+            f"expected one character that cannot be part of a number (or \\t); got {text!r}"
+        )
     return value
 
 
@@ -264,6 +341,7 @@ def _backend(name: str) -> tuple[Any, Any, str]:
 def _run_demo(args: argparse.Namespace) -> int:
     from .plot import History, animate, require_viz
 
+    _check_demo_out(args.out)
     module, device, described = _backend(args.backend)
     require_viz()
     X_host, blob = make_blobs(**DEMO_DATA, random_state=DEMO_DATA_SEED)
@@ -295,14 +373,17 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
     print(f"stopped after {km.n_iter_} iterations ({km.stop_reason_}); inertia {km.inertia_:.2f}")
 
-    frames_dir = os.path.join(args.out, "frames")
-    os.makedirs(frames_dir, exist_ok=True)
-    for stale in glob.glob(os.path.join(frames_dir, "iter_*.png")):  # from an earlier run
-        os.remove(stale)
+    with tempfile.TemporaryDirectory(prefix="kmeans-xp-demo-") as scratch:
+        frames = animate(
+            X_host,
+            history,
+            os.path.join(scratch, "kmeans.gif"),
+            frames_dir=os.path.join(scratch, "frames"),
+        )
+        made = ["kmeans.gif"] + ["frames/" + os.path.basename(f) for f in frames]
+        _write_demo_files(args.out, scratch, made)
     gif = os.path.join(args.out, "kmeans.gif")
-    with _atomic_outputs() as stage:
-        frames: list[str] = []
-        stage(gif, lambda tmp: frames.extend(animate(X_host, history, tmp, frames_dir=frames_dir)))
+    frames_dir = os.path.join(args.out, "frames")
     print(
         f"wrote {gif} ({len(history)} frames) and {len(frames)} frames in "
         f"{frames_dir}{os.sep}iter_NNN.png"
@@ -310,6 +391,61 @@ def _run_demo(args: argparse.Namespace) -> int:
     print()
     _compare_with_sklearn(X_host, blob, init, km)
     return 0
+
+
+def _check_demo_out(out: str) -> None:
+    """``--out`` is a directory, or can be created: checked before the fit."""
+    if os.path.isdir(out):
+        for name in ("kmeans.gif", DEMO_MANIFEST):
+            _checked("--out", os.path.join(out, name))
+        frames = os.path.join(out, "frames")
+        if os.path.isdir(frames):
+            _checked("--out", os.path.join(frames, "iter_001.png"))
+        elif os.path.lexists(frames):
+            raise CLIError(f"--out {out}: {frames} exists and is not a directory")
+        return
+    if os.path.lexists(out):
+        raise CLIError(f"--out {out}: exists and is not a directory")
+    ancestor = os.path.dirname(os.path.abspath(out))
+    while not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise CLIError(f"--out {out}: cannot create it: {ancestor} is not a directory")
+    try:
+        check_directory(out, ancestor)
+    except OutputError as exc:
+        raise CLIError(f"--out {exc}") from None
+
+
+def _write_demo_files(out: str, scratch: str, made: list[str]) -> None:
+    """Put the files ``made`` in ``scratch`` (relative names) into ``out``, then delete what the
+    previous run listed in the manifest and this one did not write, and list this run's."""
+    previous = _demo_manifest(out)
+    os.makedirs(os.path.join(out, "frames"), exist_ok=True)
+    targets = check_outputs([os.path.join(out, name) for name in [*made, DEMO_MANIFEST]])
+    with written_together() as stage:
+        for name, target in zip(made, targets):
+            stage(target, lambda tmp, name=name: shutil.copyfile(os.path.join(scratch, name), tmp))
+        stage(targets[-1], lambda tmp: _write_lines(tmp, made))
+    for name in sorted(previous - set(made)):
+        path = os.path.join(out, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.remove(path)
+
+
+def _demo_manifest(out: str) -> set[str]:
+    """The files an earlier demo wrote in ``out`` (only names the demo writes are trusted)."""
+    try:
+        with open(os.path.join(out, DEMO_MANIFEST), encoding="utf-8") as f:
+            names = {line.strip() for line in f}
+    except FileNotFoundError:
+        return set()
+    return {name for name in names if DEMO_FILE.fullmatch(name)}
+
+
+def _write_lines(path: str, lines: list[str]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
 
 
 def _compare_with_sklearn(X: np.ndarray, blob: np.ndarray, init: np.ndarray, km: KMeans) -> None:
@@ -343,8 +479,8 @@ def _compare_with_sklearn(X: np.ndarray, blob: np.ndarray, init: np.ndarray, km:
 
 # ----------------------------------------------------------------------------------- fit
 def _run_fit(args: argparse.Namespace) -> int:
-    outputs = [p for p in (args.labels, args.centers, args.plot) if p]
-    _check_outputs(args.input, outputs)
+    named = {"--labels": args.labels, "--centers": args.centers, "--plot": args.plot}
+    targets = _checked_outputs(named, args.input)
     if args.plot:
         _check_plot_format(args.plot)
     module, device, described = _backend(args.backend)
@@ -355,26 +491,28 @@ def _run_fit(args: argparse.Namespace) -> int:
     if args.verbose:
         print(f"read {n:,} rows x {d} columns from {args.input}" + _header_note(header))
         print(f"backend {described}")
-    km = KMeans(
-        args.k,
-        init=args.init,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        random_state=args.seed,
-        verbose=int(args.verbose),
-    )
-    with _reported_warnings():
-        km.fit(from_numpy(X_host, module, device))
+    with Progress(wanted(args.quiet or args.verbose), unit="iteration") as progress:
+        km = KMeans(
+            args.k,
+            init=args.init,
+            max_iter=args.max_iter,
+            tol=args.tol,
+            random_state=args.seed,
+            verbose=int(args.verbose),
+            callback=_IterationProgress(progress),
+        )
+        with _reported_warnings():
+            km.fit(from_numpy(X_host, module, device))
     labels = to_numpy(km.labels_).astype(np.int64)
     centers = np.asarray(to_numpy(km.cluster_centers_), dtype=np.float64)
 
-    with _atomic_outputs() as stage:
+    with written_together() as stage:
         if args.labels:
-            stage(args.labels, lambda tmp: np.savetxt(tmp, labels, fmt="%d"))
+            stage(targets["--labels"], lambda tmp: np.savetxt(tmp, labels, fmt="%d"))
         if args.centers:
-            stage(args.centers, lambda tmp: _write_csv(tmp, centers))
+            stage(targets["--centers"], lambda tmp: _write_csv(tmp, centers))
         if args.plot:
-            stage(args.plot, lambda tmp: _save_fit_plot(tmp, args.plot, X_host, labels, km))
+            stage(targets["--plot"], lambda tmp: _save_fit_plot(tmp, args.plot, X_host, labels, km))
     sizes = np.bincount(labels, minlength=args.k)
     print(
         f"k={args.k}: inertia {km.inertia_:.6g} after {km.n_iter_} iterations "
@@ -388,6 +526,28 @@ def _run_fit(args: argparse.Namespace) -> int:
         if path:
             print(f"wrote {name} to {path}")
     return 0
+
+
+class _IterationProgress:
+    """A KMeans callback that shows each iteration (its run, when there are several, and its
+    inertia) on a Progress bar; ``counted``: the bar counts iterations (else it counts
+    something else, and only the text changes)."""
+
+    def __init__(self, progress: Progress, prefix: str = "", counted: bool = True) -> None:
+        self.progress = progress
+        self.prefix = prefix
+        self.counted = counted
+        self.run = 0
+
+    def __call__(self, info: Any) -> None:
+        if info.iteration == 1:
+            self.run += 1
+        run = f"run {self.run}, " if self.run > 1 else ""
+        if self.counted:
+            self.progress.step()
+        self.progress.status(
+            f"{self.prefix}{run}iteration {info.iteration}, inertia {info.inertia:.6g}"
+        )
 
 
 def _save_fit_plot(tmp: str, path: str, X: np.ndarray, labels: np.ndarray, km: KMeans) -> None:
@@ -404,11 +564,9 @@ def _save_fit_plot(tmp: str, path: str, X: np.ndarray, labels: np.ndarray, km: K
 def _run_elbow(args: argparse.Namespace) -> int:
     from .metrics import silhouette_score
 
+    targets = _checked_outputs({"--plot": args.plot}, args.input)
     if args.plot:
-        _check_outputs(args.input, [args.plot])
         _check_plot_format(args.plot)
-    if args.silhouette_sample < 0:
-        raise CLIError(f"--silhouette-sample must be >= 0; got {args.silhouette_sample}")
     module, device, described = _backend(args.backend)
     X_host, header = read_matrix(args.input, delimiter=args.delimiter, header=args.header)
     n, d = X_host.shape
@@ -424,32 +582,41 @@ def _run_elbow(args: argparse.Namespace) -> int:
     print(f"{'k':>4}  {'inertia':>14}  {'silhouette':>10}  iterations")
     inertias: list[float] = []
     scores: list[float | None] = []
-    for k in ks:
-        km = KMeans(k, init=args.init, max_iter=args.max_iter, tol=args.tol, random_state=args.seed)
-        with _reported_warnings():
-            km.fit(X)
-        found = int(np.unique(to_numpy(km.labels_)).shape[0])
-        if 2 <= found <= n - 1:
-            score = silhouette_score(X, km.labels_, sample_size=sample, random_state=args.seed)
-            shown = f"{score:10.4f}"
-        else:
-            score = None
-            shown = f"{'undefined':>10}"
-        inertias.append(float(km.inertia_))
-        scores.append(score)
-        print(f"{k:>4}  {km.inertia_:>14.6g}  {shown}  {km.n_iter_}")
-    defined = [(s, k) for s, k in zip(scores, ks) if s is not None]
+    with Progress(wanted(args.quiet), total=len(ks), unit="k") as progress:
+        for k in ks:
+            km = KMeans(
+                k,
+                init=args.init,
+                max_iter=args.max_iter,
+                tol=args.tol,
+                random_state=args.seed,
+                callback=_IterationProgress(progress, prefix=f"k={k}: ", counted=False),
+            )
+            with _reported_warnings():
+                km.fit(X)
+            found = int(np.unique(to_numpy(km.labels_)).shape[0])
+            if 2 <= found <= n - 1:
+                progress.status(f"k={k}: silhouette")
+                score = silhouette_score(X, km.labels_, sample_size=sample, random_state=args.seed)
+                shown = f"{score:10.4f}"
+            else:
+                score = None
+                shown = f"{'undefined':>10}"
+            inertias.append(float(km.inertia_))
+            scores.append(score)
+            progress.step()
+            progress.echo(f"{k:>4}  {km.inertia_:>14.6g}  {shown}  {km.n_iter_}")
     if 1 in ks:
         print("the silhouette is undefined for k=1 (it compares a point's own cluster with others)")
-    if defined:
-        best_score, best_k = max(defined)
-        print(f"highest silhouette: k={best_k} ({best_score:.4f})")
+    best = _best_k(ks, scores)
+    if best is not None:
+        print(f"highest silhouette: k={best[0]} ({best[1]:.4f})")
     if args.plot:
         from .plot import plot_elbow
 
-        with _atomic_outputs() as stage:
+        with written_together() as stage:
             stage(
-                args.plot,
+                targets["--plot"],
                 lambda tmp: plot_elbow(ks, inertias, scores).savefig(
                     tmp, format=_suffix(args.plot)
                 ),
@@ -458,139 +625,13 @@ def _run_elbow(args: argparse.Namespace) -> int:
     return 0
 
 
-# ------------------------------------------------------------------------------- reading
-def read_matrix(
-    path: str, *, delimiter: str | None = None, header: str = "auto"
-) -> tuple[np.ndarray, list[str] | None]:
-    """The numbers in ``path`` as a float64 array of shape (n_rows, n_columns), and the CSV
-    header (None when there is none). ``.npy`` files are loaded without pickles; anything else
-    is read as CSV. Raises CLIError with the file, line and column of what is wrong."""
-    if not os.path.exists(path):
-        raise CLIError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise CLIError(f"{path}: is a directory, not a file")
-    if path.lower().endswith(".npy"):
-        return _read_npy(path), None
-    return _read_csv(path, delimiter, header)
-
-
-def _read_npy(path: str) -> np.ndarray:
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise CLIError(f"{path}: not a readable .npy file ({exc})") from None
-    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
-        raise CLIError(f"{path}: expected an array of real numbers; got dtype {data.dtype}")
-    if data.ndim == 1:
-        data = data[:, None]
-    if data.ndim != 2 or data.size == 0:
-        raise CLIError(
-            f"{path}: expected a non-empty 2-D array (rows x features); got shape {data.shape}"
-        )
-    data = data.astype(np.float64)
-    bad = np.argwhere(~np.isfinite(data))
-    if bad.size:
-        r, c = bad[0]
-        raise CLIError(
-            f"{path}: row {r}, column {c} is {data[r, c]}: every value must be a finite number"
-        )
-    return data
-
-
-def _read_csv(path: str, delimiter: str | None, header: str) -> tuple[np.ndarray, list[str] | None]:
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-    except UnicodeDecodeError:
-        raise CLIError(f"{path}: not a text (UTF-8) CSV file; use .npy for binary data") from None
-    lines = text.splitlines()
-    data_lines = [(i + 1, line) for i, line in enumerate(lines) if _is_data(line)]
-    if not data_lines:
-        raise CLIError(f"{path}: no data (the file is empty)")
-    first_no, first = data_lines[0]
-    sep = _detect_delimiter(first) if delimiter is None else delimiter
-    first_cells = _split(first, sep)
-    has_header = header == "yes" or (
-        header == "auto" and not all(_is_number(c) for c in first_cells)
-    )
-    names = [_unquote(c) for c in first_cells] if has_header else None
-    rows = data_lines[1:] if has_header else data_lines
-    if not rows:
-        raise CLIError(f"{path}: a header on line {first_no} but no rows of data")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data = np.loadtxt(
-                (line for _, line in rows),
-                delimiter=sep,
-                ndmin=2,
-                dtype=np.float64,
-                comments=None,
-                quotechar='"',
-            )
-    except ValueError:
-        _diagnose_csv(path, rows, sep, None if names is None else len(names))
-        raise CLIError(f"{path}: not a CSV file of numbers") from None
-    if names is not None and len(names) != data.shape[1]:
-        raise CLIError(
-            f"{path}: the header on line {first_no} has {len(names)} names but the rows have "
-            f"{data.shape[1]} values"
-        )
-    bad = np.argwhere(~np.isfinite(data))
-    if bad.size:
-        r, c = bad[0]
-        raise CLIError(
-            f"{path}: line {rows[r][0]}, column {c + 1} is {_split(rows[r][1], sep)[c].strip()!r}:"
-            " every value must be a finite number"
-        )
-    return data, names
-
-
-def _is_data(line: str) -> bool:
-    stripped = line.strip()
-    return bool(stripped) and not stripped.startswith("#")
-
-
-def _detect_delimiter(line: str) -> str | None:
-    for sep in (",", "\t", ";"):
-        if sep in line:
-            return sep
-    return None  # whitespace (or a single column)
-
-
-def _split(line: str, sep: str | None) -> list[str]:
-    return line.split() if sep is None else line.split(sep)
-
-
-def _unquote(cell: str) -> str:
-    return cell.strip().strip('"').strip()
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(_unquote(cell))
-    except ValueError:
-        return False
-    return True
-
-
-def _diagnose_csv(
-    path: str, rows: list[tuple[int, str]], sep: str | None, expected: int | None
-) -> None:
-    """Raise CLIError naming the first line and column that is not a row of numbers."""
-    for line_no, line in rows:
-        cells = _split(line, sep)
-        if expected is None:
-            expected = len(cells)
-        elif len(cells) != expected:
-            raise CLIError(
-                f"{path}: line {line_no} has {len(cells)} values, expected {expected} "
-                "(as on the lines before)"
-            )
-        for column, cell in enumerate(cells, start=1):
-            if not _is_number(cell):
-                what = "an empty cell" if not cell.strip() else f"{cell.strip()!r}"
-                raise CLIError(f"{path}: line {line_no}, column {column} is {what}, not a number")
+def _best_k(ks: Sequence[int], scores: Sequence[float | None]) -> tuple[int, float] | None:
+    """The k of the highest silhouette, the smallest such k on a tie, and its score."""
+    defined = [(k, s) for k, s in zip(ks, scores) if s is not None]
+    if not defined:
+        return None
+    top = max(s for _, s in defined)
+    return min(k for k, s in defined if s == top), top
 
 
 def _header_note(header: list[str] | None) -> str:
@@ -598,18 +639,25 @@ def _header_note(header: list[str] | None) -> str:
 
 
 # ------------------------------------------------------------------------------- writing
-def _check_outputs(input_path: str, outputs: list[str]) -> None:
-    """Fail before the fit, not after it, when an output cannot be written."""
-    for path in outputs:
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise CLIError(f"{path}: the directory {parent} does not exist")
-        if os.path.isdir(path):
-            raise CLIError(f"{path}: is a directory")
-        if os.path.exists(input_path) and os.path.abspath(path) == os.path.abspath(input_path):
-            raise CLIError(f"{path}: would overwrite the input file")
-    if len({os.path.abspath(p) for p in outputs}) != len(outputs):
-        raise CLIError("two outputs were given the same file name")
+def _checked(option: str, path: str, inputs: Sequence[str] = ()) -> Target:
+    """check_output, its message led by the option that named the path."""
+    try:
+        return check_output(path, inputs=inputs)
+    except OutputError as exc:
+        raise CLIError(f"{option} {exc}") from None
+
+
+def _checked_outputs(named: dict[str, str | None], input_path: str) -> dict[str, Target]:
+    """Every output the options name, checked before any work (see ``_cli_write``)."""
+    given = {option: path for option, path in named.items() if path}
+    targets = {option: _checked(option, path, [input_path]) for option, path in given.items()}
+    seen: dict[str, str] = {}
+    for option, target in targets.items():
+        key = os.path.realpath(target.path)
+        if key in seen:
+            raise CLIError(f"{seen[key]} and {option} name the same file: {target.given}")
+        seen[key] = option
+    return targets
 
 
 def _check_plot_format(path: str) -> None:
@@ -635,38 +683,6 @@ def _write_csv(path: str, rows: np.ndarray) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(",".join(repr(float(v)) for v in row) + "\n")
-
-
-@contextlib.contextmanager
-def _atomic_outputs() -> Iterator[Callable[[str, Callable[[str], Any]], None]]:
-    """``stage(path, write)`` calls ``write(tmp)`` on a temporary file beside ``path``; when the
-    block ends without an error every staged file is renamed onto its path, otherwise every
-    temporary file is removed and nothing is left behind."""
-    staged: list[tuple[str, str]] = []
-
-    def stage(path: str, write: Callable[[str], Any]) -> None:
-        directory, name = os.path.split(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-        os.close(fd)
-        staged.append((tmp, path))
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-
-    try:
-        yield stage
-    except BaseException:
-        for tmp, _ in staged:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-        raise
-    for tmp, path in staged:
-        os.replace(tmp, path)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 @contextlib.contextmanager
