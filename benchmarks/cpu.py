@@ -32,6 +32,8 @@ import numpy as np
 
 import kmeans_xp
 
+from . import cpu_model, result_name
+
 ITERATIONS = 10  # the per-iteration figure runs exactly this many Lloyd iterations
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -215,7 +217,7 @@ def run_case(name: str, rounds: int, fit_rounds: int, fit_seeds: int, use_faiss:
 # ---------------------------------------------------------------------- report
 def machine() -> dict:
     info = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),
@@ -267,16 +269,6 @@ def machine() -> dict:
     return info
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def table(results: dict, peers: list[str]) -> str:
     """Markdown table: times in ms and ratios kmeans_xp / peer (below 1: kmeans_xp is faster)."""
     head = ["case", "figure", "kmeans_xp ms"]
@@ -322,7 +314,12 @@ def main(argv: list[str] | None = None) -> int:
         "--fit-seeds", type=int, default=2, help="seeds per whole-fit timing (their total time)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for JSON and markdown")
-    parser.add_argument("--tag", default="", help="suffix of the result file names")
+    parser.add_argument(
+        "--tag",
+        default="default",
+        help="what was measured: the last part of the result file names "
+        "(cpu_DATE_MACHINE_TAG.json and .md; default 'default')",
+    )
     parser.add_argument("--note", default="", help="free text stored with the results")
     args = parser.parse_args(argv)
 
@@ -369,8 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": results,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    stem = f"cpu_{stamp}{'_' + args.tag if args.tag else ''}"
+    stem = result_name("cpu", args.tag)
     (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
     (args.out / f"{stem}.md").write_text(
         f"# CPU benchmark {record['date_utc']}\n\n`{record['command']}`\n\n"

@@ -36,6 +36,8 @@ import numpy as np
 import kmeans_xp
 from kmeans_xp._kernels import portable
 
+from . import result_name
+
 ITERATIONS = 10
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -214,8 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not outcome["dask_ml"]:
         print("dask-ml is not installed: its rows are skipped (pip install dask-ml)")
     args.out.mkdir(parents=True, exist_ok=True)
-    stamp = report["date"].replace(":", "").replace("+0000", "Z")
-    path = args.out / f"dask_bench_{args.n}x{args.d}_k{args.k}_{stamp}.json"
+    what = f"{args.n}x{args.d}_k{args.k}_maxiter{args.max_iter}"
+    path = args.out / f"{result_name('dask', what)}.json"
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"written {path}")
     return report
