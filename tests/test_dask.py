@@ -27,9 +27,14 @@ from kmeans_xp._kernels import dask as dask_kernels  # noqa: E402
 @pytest.fixture(scope="session")
 def client():
     """Two single-threaded workers in this process: quick to start, and no pickling."""
+    # The scheduler serves its HTTP routes even without a dashboard, on port 8787 unless told
+    # otherwise; with another cluster on the machine holding that port the fallback warns.
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
