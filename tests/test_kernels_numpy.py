@@ -34,7 +34,7 @@ def _check_against_portable(X, C, w, rows):
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(sqdist, ref_sqdist, rtol=tol, atol=tol)
 
-    step = fast.lloyd_step(X, C, w, chunk_rows=rows, kernels=None)
+    step = fast.lloyd_step(X, C, w, chunk_rows=rows)
     labels, sqdist, sums, weights = step.labels, step.sqdist, step.sums, step.weights
     assert labels.dtype == np.int64 and sums.dtype == X.dtype and weights.dtype == X.dtype
     np.testing.assert_array_equal(labels, ref_labels)
@@ -75,42 +75,24 @@ def test_ties_go_to_the_first_centre(d, k):
 
 def test_threads_give_the_single_thread_results(monkeypatch):
     X, C, w = _data(20_000, 4, 8, np.float32, seed=5)
-    one = fast.lloyd_step(X, C, w, chunk_rows=700, kernels=None)
+    one = fast.lloyd_step(X, C, w, chunk_rows=700)
     monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(fast, "n_threads", lambda: 3)
     assert len(fast._Pass(X, C.shape[0], 700).ranges) == 3
-    many = fast.lloyd_step(X, C, w, chunk_rows=700, kernels=None)
+    many = fast.lloyd_step(X, C, w, chunk_rows=700)
     np.testing.assert_array_equal(many.labels, one.labels)
     assert float(many.inertia) == pytest.approx(float(one.inertia), rel=1e-6)
     np.testing.assert_allclose(many.sums, one.sums, rtol=1e-6)
     np.testing.assert_allclose(many.weights, one.weights, rtol=1e-6)
 
 
-@pytest.mark.parametrize("d", [3, 40])  # cluster-major (norms' total), by row (row norms)
-def test_remembered_row_norms_follow_the_array(d):
-    X, C, w = _data(40_000, d, 4, np.float64, seed=6)
-    first = fast.lloyd_step(X, C, w, chunk_rows=10**6, kernels=None)
-    Y = X + 1.0  # a new array of the same shape must not reuse X's norms, even handed X's state
-    second = fast.lloyd_step(Y, C, w, chunk_rows=10**6, prev_labels=first.labels, state=first.state)
-    ref = portable.lloyd_step(Y, C, w, chunk_rows=10**6, kernels=portable)
-    assert float(second.inertia) == pytest.approx(float(ref.inertia), rel=1e-9)
-    assert float(first.inertia) != pytest.approx(float(second.inertia), rel=1e-3)
-
-
 def _steps(step, X, C0, w, n_steps, rows, **kw):
-    """``n_steps`` Lloyd steps of ``step`` from C0, each handed the previous one's labels and
-    state; the centres move to the means (clusters without weight keep theirs)."""
+    """``n_steps`` Lloyd steps of ``step`` from C0, each handed the previous one's labels (and
+    the run's workspace in ``kw``); the centres move to the means (clusters without weight keep
+    theirs)."""
     C, prev, out = C0, None, []
     for _ in range(n_steps):
-        s = step(
-            X,
-            C,
-            w,
-            chunk_rows=rows,
-            prev_labels=None if prev is None else prev.labels,
-            state=None if prev is None else prev.state,
-            **kw,
-        )
+        s = step(X, C, w, chunk_rows=rows, prev_labels=None if prev is None else prev.labels, **kw)
         out.append(s)
         nonempty = s.weights > 0
         C = np.where(nonempty[:, None], s.sums / np.where(nonempty, s.weights, 1)[:, None], C)
@@ -136,9 +118,9 @@ def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, thread
         w[::4] = 0.0
     if k > 1:
         C[-1] = 1e3  # far from every row: this cluster is empty from the first step on
-    fast_steps = _steps(fast.lloyd_step, X, C, w, 8, rows=257, kernels=None)
-    ref_steps = _steps(portable.lloyd_step, X, C, w, 8, rows=257, kernels=portable)
-    assert all(s.state is not None for s in fast_steps)
+    ws = fast.make_workspace(X, w, k, 257)
+    fast_steps = _steps(fast.lloyd_step, X, C, w, 8, rows=257, workspace=ws)
+    ref_steps = _steps(portable.lloyd_step, X, C, w, 8, rows=257)
     for got, ref in zip(fast_steps, ref_steps, strict=True):
         np.testing.assert_array_equal(got.labels, ref.labels)
         np.testing.assert_allclose(got.sums, ref.sums, rtol=1e-10, atol=1e-9)
@@ -149,22 +131,7 @@ def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, thread
         assert k == 1 or (got.weights[-1] == 0.0 and not got.sums[-1].any())
     assert 0 < float(fast_steps[2].n_changed) < X.shape[0] or k == 1  # updates exercised
     if d > 3:  # rows the bounds proved settled were not scored (no distances for them)
-        assert fast_steps[-1].sqdist is None and fast_steps[-1].state.bounds.used
-
-
-def test_a_state_from_other_inputs_is_not_used(monkeypatch):
-    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
-    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
-    X, C, w = _data(2000, 4, 5, np.float64, seed=9)
-    first = fast.lloyd_step(X, C, w, chunk_rows=300)
-    for X2, w2, prev in [
-        (X.copy(), w, first.labels),
-        (X, w.copy(), first.labels),
-        (X, w, first.labels.copy()),
-    ]:
-        step = fast.lloyd_step(X2, C + 0.1, w2, chunk_rows=300, prev_labels=prev, state=first.state)
-        ref = portable.lloyd_step(X2, C + 0.1, w2, chunk_rows=300, kernels=portable)
-        np.testing.assert_allclose(step.sums, ref.sums, rtol=1e-12)
+        assert fast_steps[-1].sqdist is None and ws.last.bounds.used
 
 
 @pytest.mark.parametrize("k", [4, 40])
@@ -172,24 +139,25 @@ def test_a_cluster_emptied_by_the_update_is_exactly_empty(k, monkeypatch):
     monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
     monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
     X, C, w = _data(5000, 3, k, np.float64, seed=k)
-    first = fast.lloyd_step(X, C, w, chunk_rows=500)
+    ws = fast.make_workspace(X, w, k, 500)
+    first = fast.lloyd_step(X, C, w, chunk_rows=500, workspace=ws)
     assert (first.weights > 0).all()
     C2 = C.copy()
     C2[1] = 1e6  # every row of cluster 1 leaves it
-    step = fast.lloyd_step(X, C2, w, chunk_rows=500, prev_labels=first.labels, state=first.state)
+    step = fast.lloyd_step(X, C2, w, chunk_rows=500, prev_labels=first.labels, workspace=ws)
     assert step.weights[1] == 0.0 and not step.sums[1].any()
-    ref = portable.lloyd_step(X, C2, w, chunk_rows=500, kernels=portable)
+    ref = portable.lloyd_step(X, C2, w, chunk_rows=500)
     np.testing.assert_allclose(step.sums, ref.sums, rtol=1e-10, atol=1e-9)
 
 
 @pytest.mark.parametrize("empty", [False, True])
-def test_centre_update_matches_portable(empty):
+def test_center_update_matches_portable(empty):
     X, C, w = _data(3000, 5, 6, np.float32, seed=12)
     if empty:
         C[2] = 1e4  # no row is nearest: cluster 2 is empty and keeps its centre
     step = fast.lloyd_step(X, C, w, chunk_rows=400)
-    new, stats = fast.centre_update(step, C)
-    ref_new, ref_stats = portable.centre_update(step, C)
+    new, stats = fast.center_update(step, C)
+    ref_new, ref_stats = portable.center_update(step, C)
     assert new.dtype == C.dtype and stats.dtype == np.float64
     np.testing.assert_array_equal(new, ref_new)
     np.testing.assert_allclose(stats, ref_stats, rtol=1e-12)
@@ -213,10 +181,11 @@ def _labels_handed_to_assign(monkeypatch) -> list:
 @pytest.mark.parametrize(("d", "k"), [(3, 6), (40, 5)])
 def test_assign_after_a_step_on_the_same_centres_reuses_its_labels(d, k, monkeypatch):
     X, C, w = _data(3000, d, k, np.float32, seed=d + k)
-    step = fast.lloyd_step(X, C, w, chunk_rows=700)
+    ws = fast.make_workspace(X, w, k, 700)
+    step = fast.lloyd_step(X, C, w, chunk_rows=700, workspace=ws)
     seen = _labels_handed_to_assign(monkeypatch)
     for centres, reused in [(C.copy(), True), (C + np.float32(1e-3), False)]:
-        labels, sqdist = fast.assign(X, centres, chunk_rows=700, state=step.state)
+        labels, sqdist = fast.assign(X, centres, chunk_rows=700, workspace=ws)
         assert (seen.pop() is step.labels) == reused
         ref_labels, ref_sqdist = portable.assign(X, centres, chunk_rows=700)
         np.testing.assert_array_equal(labels, ref_labels)
@@ -229,10 +198,11 @@ def test_assign_after_a_bounded_step_scores_every_row(monkeypatch):
     monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
     monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
     X, C, w = _data(3000, 40, 5, np.float32, seed=3)
-    last = _steps(fast.lloyd_step, X, C, w, 4, rows=500)[-1]
+    ws = fast.make_workspace(X, w, 5, 500)
+    last = _steps(fast.lloyd_step, X, C, w, 4, rows=500, workspace=ws)[-1]
     assert last.sqdist is None
     seen = _labels_handed_to_assign(monkeypatch)
-    fast.assign(X, last.state.scored, chunk_rows=500, state=last.state)
+    fast.assign(X, ws.last.scored, chunk_rows=500, workspace=ws)
     assert seen == [None]
 
 
@@ -240,8 +210,9 @@ def test_the_transposed_copy_is_exact():
     # made by a product with the identity (quicker than a strided copy): it must copy exactly
     X, C, w = _data(5000, 7, 5, np.float32, seed=4)
     X[::7, 3] = np.float32(3e-39)  # subnormal values too
-    step = fast.lloyd_step(X, C, w, chunk_rows=1000)
-    xt = step.state.passes._xt
+    ws = fast.make_workspace(X, w, 5, 1000)
+    fast.lloyd_step(X, C, w, chunk_rows=1000, workspace=ws)
+    xt = ws.passes._xt
     np.testing.assert_array_equal(xt[:7], X.T)
     assert (xt[7] == 1.0).all()
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .portable import Step
+from .contract import Step
 
 try:  # optional: only to keep BLAS single-threaded inside our own worker threads
     from threadpoolctl import ThreadpoolController
@@ -157,9 +157,6 @@ class _Pass:
         self._xt_filled = False
         self._eye = np.eye(d, dtype=X.dtype) if self.by_cluster else None
 
-    def serves(self, X: Any, k: int, chunk_rows: int) -> bool:
-        return self.X is X and self.k == k and self.chunk_rows == chunk_rows
-
     def _ranges(self, n: int) -> list[tuple[int, int]]:
         """Contiguous row ranges of (nearly) equal length, one per worker."""
         parts = n_threads() if _work(n, self.k, self.d) >= PARALLEL_MIN_WORK else 1
@@ -195,8 +192,11 @@ class _Pass:
         self._parallel(self.scan, cent, labels, sqdist, None, True, known=known)
         return labels, sqdist
 
-    def step(self, C: np.ndarray, w: np.ndarray, prev_labels: Any, state: _State | None) -> Step:
-        """One Lloyd step. With the ``state`` of the previous step (on this X and w), the
+    def step(
+        self, C: np.ndarray, w: np.ndarray, prev_labels: Any, state: _State | None
+    ) -> tuple[Step, _State]:
+        """One Lloyd step and what it leaves for the next. With the ``state`` of the previous
+        step (on this X and w), the
         sums are updated by the rows that changed cluster, unless that step changed many;
         and once bounds are known, rows they prove to keep their centre are not scored."""
         X, k = self.X, self.k
@@ -265,8 +265,6 @@ class _Pass:
                 norms.sum() - 2.0 * np.vdot(Cd, sums) + weights @ np.einsum("ij,ij->i", Cd, Cd)
             )
         new_state = _State(
-            self,
-            w,
             labels,
             unit,
             positive,
@@ -279,15 +277,15 @@ class _Pass:
             norms_total,
             bounds,
         )
-        return Step(
+        step = Step(
             labels,
             sqdist,
             sums.astype(X.dtype),
             weights.astype(X.dtype),
             np.asarray(max(float(inertia), 0.0)),  # (the sum of cluster terms may round below)
             np.asarray(float(n_changed)),
-            new_state,
         )
+        return step, new_state
 
     def _parallel(self, func, *args, **kwargs) -> list:
         """``func(start, stop, *args, **kwargs)`` over the row ranges, on worker threads when
@@ -596,30 +594,32 @@ def _largest_other(shift: np.ndarray) -> np.ndarray:
     return other
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
+class Workspace:
+    """What one run of the loop keeps from step to step (see ``contract.make_workspace``): its
+    pass over X (buffers, the transposed copy or the row norms) and the last step's state."""
+
+    def __init__(self, X: np.ndarray, k: int, chunk_rows: int):
+        self.passes = _Pass(X, k, chunk_rows)
+        self.last: _State | None = None
+
+
+def make_workspace(X: Any, w: Any, k: int, chunk_rows: int) -> Workspace:
+    """An empty workspace for a run of steps on X with k centres."""
+    return Workspace(X, k, chunk_rows)
+
+
+def assign(
+    X: Any, C: Any, *, chunk_rows: int, workspace: Workspace | None = None
+) -> tuple[Any, Any]:
     """Nearest centre of every row and the exact squared distance to it (as ``portable``);
-    with the ``state`` of a step on X, through that step's pass (X transposed, buffers)."""
-    k = C.shape[0]
-    if isinstance(state, _State) and state.passes.serves(X, k, chunk_rows):
-        # the step scored every row against these very centres (the loop stopped because no
-        # label changed): its labels are this pass's argmin, only the distances are new
-        same = state.all_scored and np.array_equal(state.scored, C)
-        return state.passes.assign(C, state.labels if same else None)
-    return _Pass(X, k, chunk_rows).assign(C)
-
-
-def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
-    """Per cluster: the weighted sum of its rows (k x d) and its total weight (k,), from
-    per-feature bincounts over blocks of rows (float64 accumulation)."""
-    d = X.shape[1]
-    sums = np.zeros((k, d), dtype=np.float64)
-    rows = max(1, min(chunk_rows, MAX_BLOCK_ROWS))
-    for s in range(0, X.shape[0], rows):
-        lab, wrows = labels[s : s + rows], X[s : s + rows] * w[s : s + rows, None]
-        for j in range(d):
-            sums[:, j] += np.bincount(lab, wrows[:, j], minlength=k)
-    weights = np.bincount(labels, w, minlength=k)
-    return sums.astype(X.dtype), weights.astype(X.dtype)
+    with a run's ``workspace``, through its pass (X transposed, buffers)."""
+    if workspace is None:
+        return _Pass(X, C.shape[0], chunk_rows).assign(C)
+    last = workspace.last
+    # the last step scored every row against these very centres (the loop stopped because no
+    # label changed): its labels are this pass's argmin, only the distances are new
+    same = last is not None and last.all_scored and np.array_equal(last.scored, C)
+    return workspace.passes.assign(C, last.labels if same else None)
 
 
 def lloyd_step(
@@ -628,28 +628,25 @@ def lloyd_step(
     w: Any,
     *,
     chunk_rows: int,
-    kernels: Any = None,
     prev_labels: Any = None,
-    state: Any = None,
+    workspace: Workspace | None = None,
 ) -> Step:
-    """Assignment and centre sums fused per block of rows (see :class:`portable.Step`).
+    """Assignment and centre sums fused per block of rows (see :class:`contract.Step`).
 
     ``sqdist`` (by row only; None cluster-major, or once bounds spare rows) is ||x||^2 plus the
     row's minimum score ||c||^2 - 2 x.c, clamped at zero: the squared distance up to float
-    rounding (``assign`` gives the exact, explicit one). The row norms (cluster-major: their
-    weighted total) and X transposed are made on the first step of a fit and reused while the
-    loop passes the same, unchanged X. Handed the previous step's ``state``, the sums, weights
-    and counts it kept
-    (float64) are updated by the rows that changed cluster only, which after the first few
-    iterations are a few percent of X; counts (of rows of positive weight) make an emptied
-    cluster's sums exactly zero."""
-    k = C.shape[0]
-    if isinstance(state, _State) and state.follows(X, w, prev_labels, k, chunk_rows):
-        return state.passes.step(C, w, prev_labels, state)
-    return _Pass(X, k, chunk_rows).step(C, w, prev_labels, None)
+    rounding (``assign`` gives the exact, explicit one). With a run's ``workspace``, the row
+    norms (cluster-major: their weighted total) and X transposed are made on the first step and
+    reused; the sums, weights and counts the last step kept (float64) are updated by the rows
+    that changed cluster only, which after the first few iterations are a few percent of X;
+    counts (of rows of positive weight) make an emptied cluster's sums exactly zero."""
+    if workspace is None:
+        return _Pass(X, C.shape[0], chunk_rows).step(C, w, prev_labels, None)[0]
+    step, workspace.last = workspace.passes.step(C, w, prev_labels, workspace.last)
+    return step
 
 
-def centre_update(step: Step, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def center_update(step: Step, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """As ``portable``'s, in a handful of NumPy calls: on small data the loop's bookkeeping
     costs as much as a step."""
     sums, weights = step.sums, step.weights
@@ -667,12 +664,9 @@ def centre_update(step: Step, centers: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 @dataclass(eq=False, slots=True)  # (not frozen: that makes each step's __init__ slower)
 class _State:
-    """What a NumPy step leaves for the next: its pass over X, its inputs (by identity), its
-    changes and its float64 sums, weights and counts (of rows of positive weight); never
-    modified."""
+    """What a NumPy step leaves for the next step of its run: its labels, its changes and its
+    float64 sums, weights and counts (of rows of positive weight); never modified."""
 
-    passes: _Pass
-    w: np.ndarray
     labels: np.ndarray
     unit: bool
     positive: bool
@@ -690,8 +684,6 @@ class _State:
         """Every row was scored (no bounds spared any)."""
         return self.bounds is None or not self.bounds.used
 
-    def follows(self, X: Any, w: Any, prev_labels: Any, k: int, chunk_rows: int) -> bool:
-        return self.passes.serves(X, k, chunk_rows) and self.w is w and self.labels is prev_labels
 
 
 def _weight_kind(w: np.ndarray) -> tuple[bool, bool]:
