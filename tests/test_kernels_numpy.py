@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kmeans_xp._kernels import numpy as fast
-from kmeans_xp._kernels import portable
+from kmeans_xp._kernels import numpy_blocks, numpy_step, numpy_threads, portable
 
 
 def _data(n, d, k, dtype, seed=0, ties=False):
@@ -40,7 +40,7 @@ def _check_against_portable(X, C, w, rows):
     np.testing.assert_array_equal(labels, ref_labels)
     scale = float(np.abs(X).max()) ** 2 * X.shape[1]
     # cluster-major steps compute no per-row distances, only their weighted sum
-    assert (sqdist is None) == (k <= fast.SMALL_K and X.shape[1] <= fast.SMALL_D)
+    assert (sqdist is None) == (k <= numpy_step.SMALL_K and X.shape[1] <= numpy_step.SMALL_D)
     if sqdist is not None:
         np.testing.assert_allclose(sqdist, ref_sqdist, rtol=tol * 10, atol=tol * 10 * scale)
     ref_inertia = float(np.dot(ref_sqdist.astype(np.float64), w))
@@ -76,14 +76,21 @@ def test_ties_go_to_the_first_centre(d, k):
 def test_threads_give_the_single_thread_results(monkeypatch):
     X, C, w = _data(20_000, 4, 8, np.float32, seed=5)
     one = fast.lloyd_step(X, C, w, chunk_rows=700)
-    monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
-    monkeypatch.setattr(fast, "n_threads", lambda: 3)
-    assert len(fast._Pass(X, C.shape[0], 700).ranges) == 3
+    monkeypatch.setattr(numpy_threads, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(numpy_threads, "n_threads", lambda: 3)
+    assert len(numpy_step.Layout(X, C.shape[0], 700).ranges) == 3
     many = fast.lloyd_step(X, C, w, chunk_rows=700)
     np.testing.assert_array_equal(many.labels, one.labels)
     assert float(many.inertia) == pytest.approx(float(one.inertia), rel=1e-6)
     np.testing.assert_allclose(many.sums, one.sums, rtol=1e-6)
     np.testing.assert_allclose(many.weights, one.weights, rtol=1e-6)
+
+
+def _record_paths(monkeypatch) -> list:
+    """The path of every later NumPy step, in order."""
+    paths, choose = [], numpy_step.choose_path
+    monkeypatch.setattr(numpy_step, "choose_path", lambda *a: paths.append(choose(*a)) or paths[-1])
+    return paths
 
 
 def _steps(step, X, C0, w, n_steps, rows, **kw):
@@ -105,12 +112,12 @@ def _steps(step, X, C0, w, n_steps, rows, **kw):
 @pytest.mark.parametrize("weights", ["unit", "general", "some zero"])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, threads, monkeypatch):
-    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)  # update after every first step
-    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
-    monkeypatch.setattr(fast, "MOVES_CHUNK_BYTES", 2000)  # (many clusters) moves in chunks
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)  # update after every first step
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
+    monkeypatch.setattr(numpy_blocks, "MOVES_CHUNK_BYTES", 2000)  # (many clusters) moves in chunks
     if threads > 1:
-        monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
-        monkeypatch.setattr(fast, "n_threads", lambda: threads)
+        monkeypatch.setattr(numpy_threads, "PARALLEL_MIN_WORK", 0)
+        monkeypatch.setattr(numpy_threads, "n_threads", lambda: threads)
     X, C, w = _data(3000, d, k, np.float64, seed=d * k)
     if weights == "unit":
         w = np.ones_like(w)
@@ -119,8 +126,14 @@ def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, thread
     if k > 1:
         C[-1] = 1e3  # far from every row: this cluster is empty from the first step on
     ws = fast.make_workspace(X, w, k, 257)
+    paths = _record_paths(monkeypatch)
     fast_steps = _steps(fast.lloyd_step, X, C, w, 8, rows=257, workspace=ws)
     ref_steps = _steps(portable.lloyd_step, X, C, w, 8, rows=257)
+    # every path of the layout, each checked below against portable
+    if d <= numpy_step.SMALL_D and k <= numpy_step.SMALL_K:
+        assert paths == [numpy_step.BY_CLUSTER] + [numpy_step.BY_CLUSTER_UPDATE] * 7
+    else:
+        assert paths == [numpy_step.BY_ROW, numpy_step.BY_ROW_UPDATE] + [numpy_step.BOUNDED] * 6
     for got, ref in zip(fast_steps, ref_steps, strict=True):
         np.testing.assert_array_equal(got.labels, ref.labels)
         np.testing.assert_allclose(got.sums, ref.sums, rtol=1e-10, atol=1e-9)
@@ -130,14 +143,14 @@ def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, thread
         # an empty cluster has sums and weight exactly zero, however the updates rounded
         assert k == 1 or (got.weights[-1] == 0.0 and not got.sums[-1].any())
     assert 0 < float(fast_steps[2].n_changed) < X.shape[0] or k == 1  # updates exercised
-    if d > 3:  # rows the bounds proved settled were not scored (no distances for them)
+    if paths[-1] == numpy_step.BOUNDED:  # rows proved settled not scored: no distances
         assert fast_steps[-1].sqdist is None and ws.last.bounds.used
 
 
 @pytest.mark.parametrize("k", [4, 40])
 def test_a_cluster_emptied_by_the_update_is_exactly_empty(k, monkeypatch):
-    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
-    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
     X, C, w = _data(5000, 3, k, np.float64, seed=k)
     ws = fast.make_workspace(X, w, k, 500)
     first = fast.lloyd_step(X, C, w, chunk_rows=500, workspace=ws)
@@ -166,15 +179,15 @@ def test_center_update_matches_portable(empty):
 
 
 def _labels_handed_to_assign(monkeypatch) -> list:
-    """The ``labels`` argument of every later call of a pass's assign (None: it scores)."""
+    """The ``labels`` argument of every later call of the layout's assign (None: it scores)."""
     seen = []
-    assign = fast._Pass.assign
+    assign = fast._assign
 
-    def recorded(self, C, labels=None):
+    def recorded(layout, C, labels=None):
         seen.append(labels)
-        return assign(self, C, labels)
+        return assign(layout, C, labels)
 
-    monkeypatch.setattr(fast._Pass, "assign", recorded)
+    monkeypatch.setattr(fast, "_assign", recorded)
     return seen
 
 
@@ -195,8 +208,8 @@ def test_assign_after_a_step_on_the_same_centres_reuses_its_labels(d, k, monkeyp
 def test_assign_after_a_bounded_step_scores_every_row(monkeypatch):
     # rows the bounds kept were proven nearest in exact arithmetic, not by the scores that
     # assign (and predict) compare: their labels are not reused
-    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
-    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
     X, C, w = _data(3000, 40, 5, np.float32, seed=3)
     ws = fast.make_workspace(X, w, 5, 500)
     last = _steps(fast.lloyd_step, X, C, w, 4, rows=500, workspace=ws)[-1]
@@ -212,19 +225,19 @@ def test_the_transposed_copy_is_exact():
     X[::7, 3] = np.float32(3e-39)  # subnormal values too
     ws = fast.make_workspace(X, w, 5, 1000)
     fast.lloyd_step(X, C, w, chunk_rows=1000, workspace=ws)
-    xt = ws.passes._xt
+    xt = ws.layout.xt
     np.testing.assert_array_equal(xt[:7], X.T)
     assert (xt[7] == 1.0).all()
 
 
 def test_threads_get_equal_shares_in_equal_blocks(monkeypatch):
-    monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
-    monkeypatch.setattr(fast, "n_threads", lambda: 2)
+    monkeypatch.setattr(numpy_threads, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(numpy_threads, "n_threads", lambda: 2)
     X = _data(100_000, 16, 16, np.float32)[0]
-    p = fast._Pass(X, 16, 10**7)
+    p = numpy_step.Layout(X, 16, 10**7)
     lengths = [stop - start for start, stop in p.ranges]
     assert len(lengths) == 2 and max(lengths) - min(lengths) <= 1 and sum(lengths) == 100_000
     start, stop = p.ranges[0]
-    m = p._block_rows(start, stop)
+    m = p.block_rows(start, stop)
     blocks = -(-(stop - start) // m)
     assert m <= p.rows and blocks * m - (stop - start) < blocks  # the last block is not short
