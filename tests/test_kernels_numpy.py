@@ -241,3 +241,83 @@ def test_threads_get_equal_shares_in_equal_blocks(monkeypatch):
     m = p.block_rows(start, stop)
     blocks = -(-(stop - start) // m)
     assert m <= p.rows and blocks * m - (stop - start) < blocks  # the last block is not short
+
+
+def _grid(n, d, dtype, seed=0):
+    """Integer-grid rows, centred as the fit centres them: many rows are at exactly equal
+    distances from two centres, and only the rounding of the scores decides between them."""
+    X = np.random.default_rng(seed).integers(0, 4, size=(n, d)).astype(np.float64)
+    return (X - X.mean(axis=0)).astype(dtype)
+
+
+# (d, k) for each layout: cluster-major; row-major with one-hot sums; row-major with bincount
+# sums and bounds from the second step on
+@pytest.mark.parametrize(("d", "k"), [(2, 5), (3, 12), (40, 5), (3, 40), (6, 60)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_path_breaks_ties_as_portable(d, k, dtype, monkeypatch):
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
+    X = _grid(4000, d, dtype)
+    # distinct rows (duplicate centres: the next test; BLAS may round a copy in another column
+    # of the product differently, so portable's choice between copies is not the reference)
+    _, first = np.unique(X, axis=0, return_index=True)
+    C = X[np.sort(first)[:k]].copy()
+    w = np.ones(X.shape[0], dtype=dtype)
+    ws = fast.make_workspace(X, w, k, 600)
+    paths = _record_paths(monkeypatch)
+    fast_steps = _steps(fast.lloyd_step, X, C, w, 5, rows=600, workspace=ws)
+    ref_steps = _steps(portable.lloyd_step, X, C, w, 5, rows=600)
+    assert len(set(paths)) == 2 if numpy_step.Layout(X, k, 600).by_cluster else 3
+    for got, ref in zip(fast_steps, ref_steps, strict=True):
+        np.testing.assert_array_equal(got.labels, ref.labels)
+    # the last assignment (X transposed, or the row norms, of the run) as well
+    labels, _ = fast.assign(X, ws.last.scored, chunk_rows=600, workspace=ws)
+    np.testing.assert_array_equal(labels, portable.assign(X, ws.last.scored, chunk_rows=600)[0])
+
+
+@pytest.mark.parametrize(("d", "k"), [(2, 5), (2, 40), (3, 40), (40, 6), (40, 40)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_duplicate_centres_go_to_the_first_copy(d, k, dtype, monkeypatch):
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
+    X = _grid(4000, d, dtype, seed=k)
+    C = X[:k].copy()  # the grid's few points repeat
+    C[k - 1] = C[0]  # the last column of a product is often computed by other code
+    first = np.unique(C, axis=0, return_index=True, return_inverse=True)
+    first_copy = first[1][first[2].reshape(-1)]  # each centre's first copy
+    later = np.flatnonzero(first_copy != np.arange(k))
+    w = np.ones(X.shape[0], dtype=dtype)
+    ws = fast.make_workspace(X, w, k, 700)
+    got = fast.lloyd_step(X, C, w, chunk_rows=700, workspace=ws)
+    assert not np.isin(got.labels, later).any()
+    assert (got.weights[later] == 0.0).all()
+    # portable's choice among distinct centres, moved to the first copy of its centre
+    ref_labels, _ = portable.assign(X, C, chunk_rows=700)
+    np.testing.assert_array_equal(got.labels, first_copy[ref_labels])
+    labels, _ = fast.assign(X, C, chunk_rows=700)
+    np.testing.assert_array_equal(labels, got.labels)
+
+
+def test_the_integer_grid_fit_gives_scikit_learns_answer():
+    sklearn_cluster = pytest.importorskip("sklearn.cluster")
+    from kmeans_xp import KMeans
+
+    X = np.random.default_rng(0).integers(0, 4, size=(5000, 2)).astype(float)
+    est = KMeans(5, init=X[:5]).fit(X)
+    ref = sklearn_cluster.KMeans(5, init=X[:5], n_init=1).fit(X)
+    assert est.inertia_ == pytest.approx(2198.01, abs=0.01) and est.n_iter_ == 3
+    np.testing.assert_array_equal(est.labels_, ref.labels_)
+
+
+def test_a_duplicate_centre_scores_the_largest_float_whatever_the_product_rounds():
+    # the rule holds by construction, not by BLAS rounding both copies alike
+    X, C, _ = _data(100, 3, 6, np.float32, seed=2)
+    C[4] = C[1]
+    C[5] = C[1]
+    for by_cluster in (False, True):
+        centers = numpy_blocks.Centers(C, X.dtype, by_cluster)
+        assert centers.duplicates
+        big = np.finfo(np.float32).max
+        assert (centers.c_sq[4:] == big).all() and not centers.minus_2_c[4:].any()
+        assert (centers.c_sq[:4] == (C[:4] * C[:4]).sum(1)).all()
+    assert not numpy_blocks.Centers(C[:4], X.dtype).duplicates

@@ -3,8 +3,9 @@ reduce the scores to labels, and add its rows to the cluster sums while they are
 
 Scores are ``||c||^2 - 2 x.c`` computed as ``portable`` computes them (the same ``||c||^2``,
 the product then the sum), so that equal scores stay equal and ties go to the lowest index as
-``argmin`` breaks them. A centre that duplicates an earlier one gets an infinite ``||c||^2``: it
-is never nearest, whatever rounding the matrix product gives its copy.
+``argmin`` breaks them. A centre that duplicates an earlier one scores the largest float for
+every row (zeros for -2 c, the largest float for ||c||^2): it is never nearest, whatever
+rounding the matrix product would give its copy in another column.
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ import numpy as np
 
 
 class Centers:
-    """What every block needs from the centres: C, -2 C and ||c||^2 (infinite for a duplicate
-    of an earlier centre), and, for the cluster-major layout, ``[-2 C, ||c||^2]``
-    (k x (d + 1)), which times a column ``[x; 1]`` gives the scores with ||c||^2 added."""
+    """What every block needs from the centres: C, -2 C and ||c||^2 (for a duplicate of an
+    earlier centre: 0 and the largest float, see above; ``duplicates`` says whether there are
+    any), and, for the cluster-major layout, ``[-2 C, ||c||^2]`` (k x (d + 1)), which times a
+    column ``[x; 1]`` gives the scores with ||c||^2 added."""
 
     def __init__(self, C: np.ndarray, dtype: Any, by_cluster: bool = False):
         self.C = C
         self.k = C.shape[0]
         self.minus_2_c = np.ascontiguousarray(-2.0 * C, dtype=dtype)
-        self.c_sq = np.vecdot(C, C).astype(dtype, copy=False)
+        self.c_sq = np.sum(C * C, axis=1).astype(dtype, copy=False)  # (as portable does)
+        later = _later_duplicates(C)
+        self.duplicates = bool(later.any())
+        if self.duplicates:
+            self.minus_2_c[later] = 0.0
+            self.c_sq[later] = np.finfo(dtype).max
         if by_cluster:
             self.scoring = np.concatenate([self.minus_2_c, self.c_sq[:, None]], axis=1)
 

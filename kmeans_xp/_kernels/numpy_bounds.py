@@ -6,7 +6,8 @@ grown by how far that centre moved, is below its lower bound, shrunk by the larg
 the others. The bounds are made from the float scores, widened by those scores' rounding, so
 that they hold for the exact distances: a row they keep is nearest in exact arithmetic, and a
 tie (equal distances) is never kept, so it is scored and goes to the lowest index like
-everywhere else.
+everywhere else. Steps on duplicate centres neither set nor use bounds (a duplicate's scores
+stand in for its real distances, which no bound would cover).
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ class Bounds:
         self.lower = np.empty(n)
         # rounding of a score: 2 (d + 4) eps (||x||^2 + max ||c||^2), squared-distance units
         self.coef = 2.0 * (d + 4) * float(np.finfo(dtype).eps)
-        finite = c_sq[np.isfinite(c_sq)]  # (duplicate centres carry an infinite norm)
-        self.c_max = float(finite.max()) if finite.size else 0.0
+        self.c_max = float(c_sq.max())
         self.used = previous is not None
         if self.used:
             self.old_upper, self.old_lower = previous.upper, previous.lower

@@ -149,12 +149,13 @@ class RangeResult:
     norms_by_cluster: np.ndarray | None = None  # (bounded) per cluster, sum of w ||x||^2
 
 
-def choose_path(layout: Layout, last: StepState | None, n: int) -> str:
-    """The path of a step from the layout and the run's last step. The last step's changes
-    predict this one's: many changes cost more to gather and update than the fused sums do.
-    A first step changed every row by definition, which predicts nothing: cluster-major, the
-    second step updates (it changes fewer than half the rows as a rule); by row, where an
-    update also sets bounds, it does not."""
+def choose_path(layout: Layout, last: StepState | None, n: int, centers: Centers) -> str:
+    """The path of a step from the layout, the run's last step and the centres. The last
+    step's changes predict this one's: many changes cost more to gather and update than the
+    fused sums do. A first step changed every row by definition, which predicts nothing:
+    cluster-major, the second step updates (it changes fewer than half the rows as a rule); by
+    row, where an update also sets bounds, it does not; nor with duplicate centres (see
+    ``numpy_bounds``)."""
     update = (
         last is not None
         and n >= UPDATE_MIN_ROWS
@@ -162,7 +163,7 @@ def choose_path(layout: Layout, last: StepState | None, n: int) -> str:
     )
     if layout.by_cluster:
         return BY_CLUSTER_UPDATE if update else BY_CLUSTER
-    if not update:
+    if not update or centers.duplicates:
         return BY_ROW
     return BOUNDED if last.bounds is not None else BY_ROW_UPDATE
 
@@ -174,10 +175,10 @@ def step(
     X, k = layout.X, layout.k
     n = X.shape[0]
     unit, positive = (last.unit, last.positive) if last else weight_kind(w)
-    path = choose_path(layout, last, n)
+    centers = Centers(C, X.dtype, layout.by_cluster)
+    path = choose_path(layout, last, n, centers)
     update = path in (BY_CLUSTER_UPDATE, BY_ROW_UPDATE, BOUNDED)
     labels = np.empty(n, dtype=np.int64)
-    centers = Centers(C, X.dtype, layout.by_cluster)
     bounds = None
     if path in (BY_ROW_UPDATE, BOUNDED):  # updating steps by row leave bounds for the next
         previous = last.bounds if path == BOUNDED else None
