@@ -68,7 +68,7 @@ def test_every_path_matches_portable(dtype, n, d, k, unit_weight):
 
 
 @pytest.mark.parametrize(("d", "k"), [(2, 6), (50, 40)])
-def test_ties_go_to_the_first_centre(d, k):
+def test_ties_go_to_the_first_center(d, k):
     X, C, w = _data(500, d, k, np.float64, ties=True)
     _check_against_portable(X, C, w, rows=64)
 
@@ -192,15 +192,15 @@ def _labels_handed_to_assign(monkeypatch) -> list:
 
 
 @pytest.mark.parametrize(("d", "k"), [(3, 6), (40, 5)])
-def test_assign_after_a_step_on_the_same_centres_reuses_its_labels(d, k, monkeypatch):
+def test_assign_after_a_step_on_the_same_centers_reuses_its_labels(d, k, monkeypatch):
     X, C, w = _data(3000, d, k, np.float32, seed=d + k)
     ws = fast.make_workspace(X, w, k, 700)
     step = fast.lloyd_step(X, C, w, chunk_rows=700, workspace=ws)
     seen = _labels_handed_to_assign(monkeypatch)
-    for centres, reused in [(C.copy(), True), (C + np.float32(1e-3), False)]:
-        labels, sqdist = fast.assign(X, centres, chunk_rows=700, workspace=ws)
+    for centers, reused in [(C.copy(), True), (C + np.float32(1e-3), False)]:
+        labels, sqdist = fast.assign(X, centers, chunk_rows=700, workspace=ws)
         assert (seen.pop() is step.labels) == reused
-        ref_labels, ref_sqdist = portable.assign(X, centres, chunk_rows=700)
+        ref_labels, ref_sqdist = portable.assign(X, centers, chunk_rows=700)
         np.testing.assert_array_equal(labels, ref_labels)
         np.testing.assert_allclose(sqdist, ref_sqdist, rtol=1e-6, atol=1e-6)
 
@@ -277,7 +277,7 @@ def test_every_path_breaks_ties_as_portable(d, k, dtype, monkeypatch):
 
 @pytest.mark.parametrize(("d", "k"), [(2, 5), (2, 40), (3, 40), (40, 6), (40, 40)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_duplicate_centres_go_to_the_first_copy(d, k, dtype, monkeypatch):
+def test_duplicate_centers_go_to_the_first_copy(d, k, dtype, monkeypatch):
     monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
     monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
     X = _grid(4000, d, dtype, seed=k)
@@ -309,7 +309,7 @@ def test_the_integer_grid_fit_gives_scikit_learns_answer():
     np.testing.assert_array_equal(est.labels_, ref.labels_)
 
 
-def test_a_duplicate_centre_scores_the_largest_float_whatever_the_product_rounds():
+def test_a_duplicate_center_scores_the_largest_float_whatever_the_product_rounds():
     # the rule holds by construction, not by BLAS rounding both copies alike
     X, C, _ = _data(100, 3, 6, np.float32, seed=2)
     C[4] = C[1]

@@ -116,8 +116,6 @@ class Kernels:
     def chunk_rows(self, X: Any, k: int, working_memory: int) -> int:
         """Rows per chunk for steps on X with k centres within ``working_memory`` bytes (and
         half of the device's free memory where the backend reports it)."""
-        from . import chunk_rows  # (the sizing rule lives with the dispatch)
-
         n, d = X.shape
         itemsize = _itemsize(X)
         per_row = self.step_bytes_per_row(k, d, itemsize)
@@ -129,6 +127,26 @@ class Kernels:
         if self.make_workspace is None:
             return {}
         return {"workspace": self.make_workspace(X, w, k, chunk_rows)}
+
+
+def chunk_rows(
+    n_samples: int,
+    n_clusters: int,
+    n_features: int,
+    itemsize: int,
+    working_memory: int,
+    free_memory: int | None = None,
+    bytes_per_row: int | None = None,
+) -> int:
+    """Rows per chunk so that a chunk's temporaries (``bytes_per_row`` a row; by default the
+    portable step's, see :func:`portable_step_bytes_per_row`) fit in ``working_memory`` bytes,
+    and in half of ``free_memory`` (bytes still free on an accelerator) when given; never fewer
+    than one row or more than ``n_samples``."""
+    if free_memory is not None:
+        working_memory = min(working_memory, free_memory // 2)
+    if bytes_per_row is None:
+        bytes_per_row = portable_step_bytes_per_row(n_clusters, n_features, itemsize)
+    return int(max(1, min(n_samples, working_memory // max(1, bytes_per_row))))
 
 
 def _itemsize(X: Any) -> int:
