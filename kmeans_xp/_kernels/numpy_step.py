@@ -139,8 +139,8 @@ class StepState:
 class RangeResult:
     """What one row range contributes to a step (float64 totals)."""
 
-    sums: np.ndarray  # (k, d): the rows' sums, or on an updating path the moves' sums
-    weights: np.ndarray  # (k,), likewise
+    sums: np.ndarray | None = None  # (k, d): the rows' sums, or on updating paths the moves'
+    weights: np.ndarray | None = None  # (k,), likewise
     counts: np.ndarray | None = None  # (updating paths) the moves' counts of rows
     n_changed: int = 0  # rows of positive weight whose label changed
     inertia: float | None = None  # (by row, every row scored) sum of w sqdist
@@ -268,13 +268,13 @@ def _range_step(
         best_total, norms_total = by_cluster_range(
             start, stop, layout, centers, labels, w, unit, first, acc
         )
-        result = RangeResult(None, None, best_total=best_total, norms_total=norms_total)
+        result = RangeResult(best_total=best_total, norms_total=norms_total)
     elif path == BOUNDED:
         block = layout.block_rows(start, stop)
         bounded_range(start, stop, layout.X, block, centers, layout.x_sq, labels, prev, bounds)
         x_sq = layout.x_sq[start:stop]
         norms = np.bincount(labels[start:stop], x_sq if unit else x_sq * wr, minlength=layout.k)
-        result = RangeResult(None, None, norms_by_cluster=norms)
+        result = RangeResult(norms_by_cluster=norms)
     else:
         by_row_range(start, stop, layout, centers, labels, sqdist, w, first, acc, bounds)
         rows_sq = sqdist[start:stop]
@@ -282,7 +282,7 @@ def _range_step(
             inertia = float(rows_sq.sum(dtype=np.float64))
         else:
             inertia = float(np.dot(rows_sq.astype(np.float64), wr))
-        result = RangeResult(None, None, inertia=inertia)
+        result = RangeResult(inertia=inertia)
     if acc is not None:
         result.sums, result.weights = acc.sums, acc.weights
     if prev is None:
