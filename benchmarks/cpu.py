@@ -171,9 +171,9 @@ def _seeds(fit: Callable, X: np.ndarray, k: int, n_seeds: int) -> Callable:
 def _limit_threads(n: int, use_faiss: bool) -> None:
     from threadpoolctl import threadpool_limits
 
-    from kmeans_xp._kernels import numpy as numpy_kernels
+    from kmeans_xp._kernels import numpy_threads
 
-    numpy_kernels.THREADS = n
+    numpy_threads.THREADS = n
     threadpool_limits(n)  # BLAS and OpenMP (scikit-learn), for the rest of the process
     if use_faiss:
         import faiss

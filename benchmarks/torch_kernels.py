@@ -57,10 +57,8 @@ def steps(device, repeats):
         rows = chunk_rows(n, k, d, 4, WORKING_MEMORY)
         t = {}
         for name, module in kernels.items():
-            args = (module.lloyd_step, X, C, w, rows, module)
-            t[name] = _median_time(
-                lambda a=args: a[0](*a[1:4], chunk_rows=a[4], kernels=a[5]), device, repeats
-            )
+            args = (module.lloyd_step, X, C, w, rows)
+            t[name] = _median_time(lambda a=args: a[0](*a[1:4], chunk_rows=a[4]), device, repeats)
         case = f"{n} x {d}, k={k}"
         ratio = t["portable"] / t["torch"]
         print(f"{case:>20} {t['portable'] * 1e3:12.2f} {t['torch'] * 1e3:9.2f} {ratio:8.2f}")
@@ -68,20 +66,20 @@ def steps(device, repeats):
 
 def crossover(device, repeats):
     n = 200_000
-    print(f"segment sum of {n} rows: one-hot product vs index_add_ (ms)")
+    print(f"Lloyd step of {n} rows, sums by one-hot product vs index_add_ (ms)")
     print(f"{'d':>4} {'k':>4} {'one-hot':>8} {'index_add_':>10}")
     for d in (2, 16, 128):
         X = torch.randn((n, d), device=device)
         w = torch.rand((n,), device=device)
         for k in (2, 4, 8, 16, 32, 64):
-            labels = torch.randint(0, k, (n,), device=device)
+            C = X[torch.randperm(n, device=device)[:k]].clone()
             rows = chunk_rows(n, k, d, 4, WORKING_MEMORY)
             t = {}
             for name, small in (("onehot", 10**9), ("scatter", 0)):
                 native.SMALL_K_CPU = native.SMALL_K_CUDA = small
-                args = (X, labels, w, k, rows)
+                args = (X, C, w, rows)
                 t[name] = _median_time(
-                    lambda a=args: native.segment_sum(*a[:4], chunk_rows=a[4]), device, repeats
+                    lambda a=args: native.lloyd_step(*a[:3], chunk_rows=a[3]), device, repeats
                 )
             print(f"{d:4d} {k:4d} {t['onehot'] * 1e3:8.2f} {t['scatter'] * 1e3:10.2f}")
 

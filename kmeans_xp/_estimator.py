@@ -18,7 +18,7 @@ import array_api_compat
 import numpy as np
 
 from . import _init
-from ._kernels import chunk_rows, kernels_for
+from ._kernels import kernels_for
 from ._kernels.portable import row_chunks
 from ._lloyd import IterationInfo, lloyd
 from ._xp import (
@@ -199,9 +199,7 @@ or callable, default "auto"
         n_init = self._resolved_n_init()
         kernels = kernels_for(xp)
         # sized from the memory still free once a centred copy, if any, exists
-        rows = chunk_rows(
-            n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xc)
-        )
+        rows = kernels.chunk_rows(Xc, k, self._working_memory_bytes())
         # explicit centres draw nothing (and a generator seeded by the OS takes a while)
         explicit = not isinstance(self.init, str) and not callable(self.init)
         rng = None if explicit else host_rng(self.random_state)
@@ -381,9 +379,8 @@ or callable, default "auto"
         return int(mib * 2**20)
 
     def _rows_for(self, X, xp) -> int:
-        k, d = self.cluster_centers_.shape
-        budget, free = self._working_memory_bytes(), kernels_for(xp).free_memory(X)
-        return chunk_rows(X.shape[0], k, d, _itemsize(xp, X.dtype), budget, free)
+        k = self.cluster_centers_.shape[0]
+        return kernels_for(xp).chunk_rows(X, k, self._working_memory_bytes())
 
     def _centred_input(self, X, method):
         """X as floats and the centres, both in X's namespace and on X's device (fitted

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._kernels import chunk_rows, kernels_for
+from ._kernels import kernels_for
 from ._lloyd import lloyd
 from ._xp import (
     accumulation_dtype,
@@ -162,13 +162,11 @@ def kmeans_parallel(
     xp = array_namespace(X)
     dev = device_of(X)
     acc = accumulation_dtype(xp, dev)
-    n, d = X.shape
     kernels = kernels_for(xp)
     per_round = max(1, math.ceil(oversampling_factor * n_clusters))
-    itemsize = xp.finfo(X.dtype).bits // 8
 
     def rows_for(n_centres: int) -> int:
-        return chunk_rows(n, n_centres, d, itemsize, working_memory)
+        return kernels.chunk_rows(X, n_centres, working_memory)
 
     w_acc = xp.astype(sample_weight, acc)
     drawn = _weighted_draw(xp, xp.cumulative_sum(w_acc), rng.uniform(size=1))
@@ -187,7 +185,7 @@ def kmeans_parallel(
     # one fused pass: the weight each candidate attracts (repeated draws of a row attract
     # nothing, as ties go to the first candidate, so k-means++ never picks them)
     attracted = kernels.lloyd_step(
-        X, candidates, sample_weight, chunk_rows=rows_for(indices.shape[0]), kernels=kernels
+        X, candidates, sample_weight, chunk_rows=rows_for(indices.shape[0])
     ).weights
     candidates, attracted, indices = small_to_local(candidates, attracted, indices)
     centers, picked = kmeans_plusplus(
@@ -195,14 +193,14 @@ def kmeans_parallel(
     )
     indices = array_namespace(indices).take(indices, picked)
     if n_refine_iter:
-        local_xp = array_namespace(candidates)
+        local = kernels_for(array_namespace(candidates))
         centers = lloyd(
             candidates,
             centers,
             attracted,
             max_iter=n_refine_iter,
             tol=0.0,
-            kernels=kernels_for(local_xp),
-            chunk_rows=chunk_rows(candidates.shape[0], n_clusters, d, itemsize, working_memory),
+            kernels=local,
+            chunk_rows=local.chunk_rows(candidates, n_clusters, working_memory),
         ).centers
     return small_from_local(centers, X), small_from_local(indices, X)

@@ -4,13 +4,14 @@ Works on X as the fit prepared it (centred when its mean is far from 0), in the 
 namespace and on its device. One host synchronisation per
 iteration brings four numbers back (labels changed, empty clusters, inertia, centre shift); a
 second one happens only in the rare iterations that leave a cluster empty. Each step is handed
-the previous step's labels (to count the changes) and its kernel's private state.
+the previous step's labels (to count the changes) and, where the backend keeps one, the run's
+workspace (see ``_kernels/contract.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,40 +72,16 @@ def lloyd(
     """
     xp = array_namespace(X)
     acc = accumulation_dtype(xp, device_of(X))
-    step = None
+    # created once per run, handed to every step and to the last assignment (see the contract)
+    per_run = kernels.workspace_for(X, sample_weight, centers.shape[0], chunk_rows)
+    labels = None
     stop_reason = MAX_ITER
 
     for iteration in range(1, max_iter + 1):
-        previous = step
-        step = kernels.lloyd_step(
-            X,
-            centers,
-            sample_weight,
-            chunk_rows=chunk_rows,
-            kernels=kernels,
-            prev_labels=None if previous is None else previous.labels,
-            state=None if previous is None else previous.state,
+        centers, labels, stats = _iteration(
+            X, centers, sample_weight, labels, kernels, chunk_rows, per_run, xp, acc
         )
-        new_centers, stats = kernels.centre_update(step, centers)
-        # lazy state is materialised in the same pass that yields the statistics, so the next
-        # iteration starts from it (Dask: one graph execution per iteration; eager: no-op)
-        stats, new_centers, labels, sums, weights = persist(
-            stats, new_centers, step.labels, step.sums, step.weights
-        )
-        (stats,) = to_host(stats)
-        n_changed, n_empty, inertia, shift = int(stats[0]), int(stats[1]), stats[2], stats[3]
-        if n_empty:
-            # exact distances to the old centres (a native step's may be rounded); rare path
-            _, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows, state=step.state)
-            new_centers = relocate_empty_clusters(
-                X, sample_weight, labels, sqdist, sums, weights, centers, n_empty
-            )
-            new_centers, shift = persist(new_centers, sq_shift(xp, new_centers, centers, acc))
-            (shift,) = to_host(shift)
-        centers = new_centers
-        if labels is not step.labels:  # Dask: the persisted labels
-            step = replace(step, labels=labels)
-        shift = float(shift)
+        n_changed, n_empty, inertia, shift = stats
 
         if verbose:
             print(
@@ -125,14 +102,52 @@ def lloyd(
     # One last assignment to the final centres: when the centres moved after the last step it
     # relabels, so that labels_ matches the centres; after a strict stop it reproduces the
     # labels (the centres are the same). Either way inertia_ comes from the exact distances
-    # (a native step may return them rounded, see _kernels/numpy.py).
-    labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows, state=step.state)
+    # (a native step may return them rounded, or none).
+    labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows, **per_run)
     labels, inertia = persist(labels, xp.sum(sqdist * sample_weight, dtype=acc))
     (inertia,) = to_host(inertia)
     inertia = float(inertia)
     if verbose:
         print(_stop_message(stop_reason, iteration, shift, tol))
     return LloydResult(centers, labels, inertia, iteration, stop_reason)
+
+
+def _iteration(
+    X: Any,
+    centers: Any,
+    sample_weight: Any,
+    prev_labels: Any,
+    kernels: Any,
+    chunk_rows: int,
+    per_run: dict[str, Any],
+    xp: Any,
+    acc: Any,
+) -> tuple[Any, Any, tuple[int, int, float, float]]:
+    """One Lloyd iteration: (new centres, labels, (labels changed, empty clusters, inertia,
+    centre shift)). Its own function so that the step, with its per-row distances, is freed
+    before the next one allocates its own."""
+    step = kernels.lloyd_step(
+        X, centers, sample_weight, chunk_rows=chunk_rows, prev_labels=prev_labels, **per_run
+    )
+    new_centers, stats = kernels.center_update(step, centers)
+    # lazy state is materialised in the same pass that yields the statistics, so the next
+    # iteration starts from it (Dask: one graph execution per iteration; eager: no-op)
+    stats, new_centers, labels, sums, weights = persist(
+        stats, new_centers, step.labels, step.sums, step.weights
+    )
+    del step
+    (stats,) = to_host(stats)
+    n_changed, n_empty, inertia, shift = int(stats[0]), int(stats[1]), stats[2], stats[3]
+    if n_empty:
+        # exact distances to the old centres (a native step may round them); rare path
+        _, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows, **per_run)
+        new_centers = relocate_empty_clusters(
+            X, sample_weight, labels, sqdist, sums, weights, centers, n_empty
+        )
+        del sqdist
+        new_centers, shift = persist(new_centers, sq_shift(xp, new_centers, centers, acc))
+        (shift,) = to_host(shift)
+    return new_centers, labels, (n_changed, n_empty, inertia, float(shift))
 
 
 def _stop_message(reason: str, iteration: int, shift: float, tol: float) -> str:

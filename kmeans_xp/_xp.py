@@ -31,13 +31,24 @@ __all__ = [
 ]
 
 
+# short name -> array-api-compat's exact test of a namespace (its module or compat wrapper)
+_LIBRARIES = {
+    "numpy": array_api_compat.is_numpy_namespace,
+    "cupy": array_api_compat.is_cupy_namespace,
+    "torch": array_api_compat.is_torch_namespace,
+    "dask": array_api_compat.is_dask_namespace,
+    "jax": array_api_compat.is_jax_namespace,
+    "array_api_strict": array_api_compat.is_array_api_strict_namespace,
+}
+
+
 def namespace_name(xp: Any) -> str:
-    """Short name of a namespace: 'numpy', 'torch', 'cupy', 'dask', 'jax', 'array_api_strict'..."""
-    name = getattr(xp, "__name__", type(xp).__name__)
-    for short in ("numpy", "cupy", "torch", "dask", "jax", "array_api_strict"):
-        if short in name:
+    """Short name of a namespace: 'numpy', 'torch', 'cupy', 'dask', 'jax', 'array_api_strict',
+    recognised by exact module name (``jax.numpy`` is JAX, not NumPy); else its ``__name__``."""
+    for short, is_namespace in _LIBRARIES.items():
+        if is_namespace(xp):
             return short
-    return name
+    return getattr(xp, "__name__", type(xp).__name__)
 
 
 def array_namespace(*arrays: Any) -> Any:
@@ -97,12 +108,11 @@ def to_numpy(x: Any) -> np.ndarray:
     """A NumPy copy (or view) of ``x`` on the host, whatever library it comes from."""
     if isinstance(x, np.ndarray):
         return x
-    module = type(x).__module__
-    if module.startswith("torch"):
+    if array_api_compat.is_torch_array(x):
         return x.detach().cpu().numpy()
-    if module.startswith("cupy"):
+    if array_api_compat.is_cupy_array(x):
         return x.get()
-    if module.startswith("dask"):
+    if array_api_compat.is_dask_array(x):
         return to_numpy(x.compute())
     try:
         return np.asarray(x)
@@ -112,7 +122,7 @@ def to_numpy(x: Any) -> np.ndarray:
 
 def to_host(*arrays: Any) -> tuple[np.ndarray, ...]:
     """Bring small arrays to the host in one go: the single synchronisation point of a step."""
-    if arrays and type(arrays[0]).__module__.startswith("dask"):
+    if arrays and _is_dask(arrays[0]):
         import dask
 
         arrays = dask.compute(*arrays)
@@ -121,7 +131,7 @@ def to_host(*arrays: Any) -> tuple[np.ndarray, ...]:
 
 # ---- lazy (Dask) hooks: identities for eager libraries, so the engine is written once ----
 def _is_dask(a: Any) -> bool:
-    return type(a).__module__.startswith("dask")
+    return array_api_compat.is_dask_array(a)
 
 
 def persist(*arrays: Any) -> tuple[Any, ...]:

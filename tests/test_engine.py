@@ -46,7 +46,7 @@ def test_parity_with_scikit_learn_from_several_inits(article_data, init_rows):
     assert est.n_iter_ == ref.n_iter_
 
 
-def test_max_iter_stop_relabels_to_final_centres(article_data):
+def test_max_iter_stop_relabels_to_final_centers(article_data):
     X = article_data
     init = X[[0, 1, 2]]
     ref = sklearn_cluster.KMeans(3, init=init, n_init=1, max_iter=2).fit(X)
@@ -233,7 +233,7 @@ def test_one_host_sync_per_iteration(backend, monkeypatch):
 
 
 @pytest.mark.parametrize("offset", [0.0, 1e4])
-def test_data_far_from_the_origin_is_centred_and_clustered_as_near_it(offset, monkeypatch):
+def test_data_far_from_the_origin_is_centered_and_clustered_as_near_it(offset, monkeypatch):
     from kmeans_xp import _estimator
 
     seen = []
@@ -270,3 +270,28 @@ def test_huge_float32_values_do_not_pass_for_infinity():
     huge = KMeans(3, init=X[:3] * 1e17, tol=1e-4).fit((X * 1e17).astype(np.float32))
     np.testing.assert_array_equal(huge.labels_, small.labels_)
     assert huge.n_iter_ == small.n_iter_
+
+
+def test_the_loop_frees_each_steps_distances_before_the_next_step():
+    import weakref
+
+    from kmeans_xp import _lloyd
+    from kmeans_xp._kernels import kernels_for
+
+    kernels = kernels_for(np)
+    steps, alive_at_step = [], []
+    real_step = kernels.lloyd_step
+
+    def step(*args, **kwargs):
+        alive_at_step.append([ref() is not None for ref in steps])
+        out = real_step(*args, **kwargs)
+        steps.append(weakref.ref(out.sqdist))
+        return out
+
+    X, _ = make_blobs(3000, 40, centers=6, random_state=3)  # by row: per-row distances
+    kernels_copy = type(kernels)(**{**vars(kernels), "lloyd_step": step})
+    run = _lloyd.lloyd(
+        X, X[:6], np.ones(3000), max_iter=4, tol=-1.0, kernels=kernels_copy, chunk_rows=700
+    )
+    assert run.n_iter == 4 and len(steps) == 4
+    assert alive_at_step == [[], [False], [False, False], [False, False, False]]

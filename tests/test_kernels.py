@@ -3,11 +3,15 @@ portable versions on the same input."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+
+import array_api_compat
 import numpy as np
 import pytest
 
 from kmeans_xp import _kernels
-from kmeans_xp._kernels import chunk_rows, kernels_for, portable
+from kmeans_xp._kernels import chunk_rows, contract, kernels_for, portable
 from tests.conftest import make_backend
 
 
@@ -90,18 +94,9 @@ def test_native_fast_paths_match_portable(case, n, d, k, dtype):
         backend.to_numpy(sqdist), backend.to_numpy(ref_sqdist), rtol=tol, atol=tol
     )
 
-    labels_b = backend.asarray(backend.to_numpy(ref_labels))
-    sums, weights = native.segment_sum(Xb, labels_b, wb, k, chunk_rows=rows)
     ref_sums, ref_weights = portable.segment_sum(Xr, ref_labels, wr, k, chunk_rows=rows)
     scale = max(1.0, float(np.abs(backend.to_numpy(ref_sums)).max()))
-    np.testing.assert_allclose(
-        backend.to_numpy(sums), backend.to_numpy(ref_sums), rtol=tol * 10, atol=tol * 10 * scale
-    )
-    np.testing.assert_allclose(
-        backend.to_numpy(weights), backend.to_numpy(ref_weights), rtol=tol * 10
-    )
-
-    step = native.lloyd_step(Xb, Cb, wb, chunk_rows=rows, kernels=native)
+    step = native.lloyd_step(Xb, Cb, wb, chunk_rows=rows)
     np.testing.assert_array_equal(backend.to_numpy(step.labels), backend.to_numpy(ref_labels))
     np.testing.assert_allclose(
         backend.to_numpy(step.sums),
@@ -109,15 +104,119 @@ def test_native_fast_paths_match_portable(case, n, d, k, dtype):
         rtol=tol * 10,
         atol=tol * 10 * scale,
     )
+    np.testing.assert_allclose(
+        backend.to_numpy(step.weights), backend.to_numpy(ref_weights), rtol=tol * 10
+    )
 
 
 def test_chunk_rows_respects_the_budget():
     assert chunk_rows(10, 3, 2, 8, 2**30) == 10
     assert chunk_rows(10**7, 1024, 4, 4, 256 * 2**20) * 3 * (1024 + 4) * 4 <= 256 * 2**20
     assert chunk_rows(10**7, 10**6, 4, 8, 1) == 1
+    assert chunk_rows(10**7, 8, 4, 4, 2**20, bytes_per_row=2**10) == 2**10
+
+
+def test_chunk_rows_of_a_backend_follow_its_bytes_per_row(monkeypatch):
+    kernels = kernels_for(np)
+    X = np.zeros((10**6, 8), dtype=np.float32)
+    budget = 2**24
+    assert kernels.chunk_rows(X, 16, budget) == chunk_rows(10**6, 16, 8, 4, budget)
+    monkeypatch.setattr(kernels, "step_bytes_per_row", lambda k, d, itemsize: 1000 * itemsize)
+    assert kernels.chunk_rows(X, 16, budget) == budget // 4000
 
 
 def test_unknown_namespaces_get_the_portable_kernels(xp):
     kernels = kernels_for(xp)
-    for op in _kernels.OPERATIONS:
+    for op in contract.OPERATIONS:
         assert callable(getattr(kernels, op))
+    if kernels.name == "portable":
+        assert kernels.make_workspace is None
+        assert kernels.workspace_for(None, None, 3, 10) == {}
+
+
+def _parameters(function):
+    return {name: (p.kind, p.default) for name, p in inspect.signature(function).parameters.items()}
+
+
+@pytest.mark.parametrize("library", sorted(_kernels._NATIVE))
+def test_backend_modules_keep_to_the_contract(library):
+    """Every name a backend module defines from the contract has the contract's parameters;
+    ``workspace=`` exactly where the module makes workspaces; nothing else under an operation's
+    name (a backend's extra public functions would be unreachable)."""
+    module = importlib.import_module(_kernels._NATIVE[library], _kernels.__name__)
+    required = inspect.Parameter.empty
+    arg = (inspect.Parameter.POSITIONAL_OR_KEYWORD, required)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    with_workspace = hasattr(module, "make_workspace")
+    workspace = {"workspace": (keyword, None)} if with_workspace else {}
+    expected = {
+        "assign": {"X": arg, "C": arg, "chunk_rows": (keyword, required), **workspace},
+        "lloyd_step": {
+            "X": arg,
+            "C": arg,
+            "w": arg,
+            "chunk_rows": (keyword, required),
+            "prev_labels": (keyword, None),
+            **workspace,
+        },
+    }
+    for name, parameters in expected.items():
+        if hasattr(module, name):
+            assert _parameters(getattr(module, name)) == parameters, (library, name)
+    for hook in contract.HOOKS:
+        if hasattr(module, hook):
+            assert callable(getattr(module, hook))
+    assert not hasattr(module, "segment_sum")  # the loop never calls a native one
+    namespace = pytest.importorskip({"dask": "dask.array"}.get(library, library))
+    assert kernels_for(namespace).name == library
+
+
+def test_libraries_are_recognised_by_exact_name():
+    from kmeans_xp._xp import namespace_name
+
+    jnp = pytest.importorskip("jax.numpy")
+    assert namespace_name(jnp) == "jax" and kernels_for(jnp).name == "portable"
+    assert namespace_name(np) == "numpy"
+    assert namespace_name(array_api_compat.numpy) == "numpy"
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_the_loop_hands_its_workspace_to_every_step_of_a_run(library, monkeypatch):
+    """One workspace per run, made by the loop, given to each step and to the last assignment;
+    a backend without workspaces gets no ``workspace=`` at all."""
+    from kmeans_xp._lloyd import lloyd
+
+    backend = make_backend(library, "cpu" if library == "torch" else None)
+    kernels = kernels_for(backend.xp)
+    made, seen = [], []
+    real_step, real_assign, real_make = kernels.lloyd_step, kernels.assign, kernels.make_workspace
+    if real_make is not None:
+        monkeypatch.setattr(
+            kernels, "make_workspace", lambda *a: made.append(real_make(*a)) or made[-1]
+        )
+    monkeypatch.setattr(
+        kernels,
+        "lloyd_step",
+        lambda *a, **kw: seen.append(kw.get("workspace", "none")) or real_step(*a, **kw),
+    )
+    monkeypatch.setattr(
+        kernels,
+        "assign",
+        lambda *a, **kw: seen.append(kw.get("workspace", "none")) or real_assign(*a, **kw),
+    )
+    X, C, w = _data(4, 500, 3, 4)
+    for _ in range(2):
+        lloyd(
+            backend.asarray(X),
+            backend.asarray(C),
+            backend.asarray(w),
+            max_iter=4,
+            tol=-1.0,
+            kernels=kernels,
+            chunk_rows=100,
+        )
+    if real_make is None:
+        assert seen == ["none"] * 10
+    else:
+        assert len(made) == 2 and made[0] is not made[1]
+        assert seen == [made[0]] * 5 + [made[1]] * 5

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kmeans_xp._kernels import numpy as fast
-from kmeans_xp._kernels import portable
+from kmeans_xp._kernels import numpy_blocks, numpy_step, numpy_threads, portable
 
 
 def _data(n, d, k, dtype, seed=0, ties=False):
@@ -34,13 +34,13 @@ def _check_against_portable(X, C, w, rows):
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(sqdist, ref_sqdist, rtol=tol, atol=tol)
 
-    step = fast.lloyd_step(X, C, w, chunk_rows=rows, kernels=None)
+    step = fast.lloyd_step(X, C, w, chunk_rows=rows)
     labels, sqdist, sums, weights = step.labels, step.sqdist, step.sums, step.weights
     assert labels.dtype == np.int64 and sums.dtype == X.dtype and weights.dtype == X.dtype
     np.testing.assert_array_equal(labels, ref_labels)
     scale = float(np.abs(X).max()) ** 2 * X.shape[1]
     # cluster-major steps compute no per-row distances, only their weighted sum
-    assert (sqdist is None) == (k <= fast.SMALL_K and X.shape[1] <= fast.SMALL_D)
+    assert (sqdist is None) == (k <= numpy_step.SMALL_K and X.shape[1] <= numpy_step.SMALL_D)
     if sqdist is not None:
         np.testing.assert_allclose(sqdist, ref_sqdist, rtol=tol * 10, atol=tol * 10 * scale)
     ref_inertia = float(np.dot(ref_sqdist.astype(np.float64), w))
@@ -68,49 +68,38 @@ def test_every_path_matches_portable(dtype, n, d, k, unit_weight):
 
 
 @pytest.mark.parametrize(("d", "k"), [(2, 6), (50, 40)])
-def test_ties_go_to_the_first_centre(d, k):
+def test_ties_go_to_the_first_center(d, k):
     X, C, w = _data(500, d, k, np.float64, ties=True)
     _check_against_portable(X, C, w, rows=64)
 
 
 def test_threads_give_the_single_thread_results(monkeypatch):
     X, C, w = _data(20_000, 4, 8, np.float32, seed=5)
-    one = fast.lloyd_step(X, C, w, chunk_rows=700, kernels=None)
-    monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
-    monkeypatch.setattr(fast, "n_threads", lambda: 3)
-    assert len(fast._Pass(X, C.shape[0], 700).ranges) == 3
-    many = fast.lloyd_step(X, C, w, chunk_rows=700, kernels=None)
+    one = fast.lloyd_step(X, C, w, chunk_rows=700)
+    monkeypatch.setattr(numpy_threads, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(numpy_threads, "n_threads", lambda: 3)
+    assert len(numpy_step.Layout(X, C.shape[0], 700).ranges) == 3
+    many = fast.lloyd_step(X, C, w, chunk_rows=700)
     np.testing.assert_array_equal(many.labels, one.labels)
     assert float(many.inertia) == pytest.approx(float(one.inertia), rel=1e-6)
     np.testing.assert_allclose(many.sums, one.sums, rtol=1e-6)
     np.testing.assert_allclose(many.weights, one.weights, rtol=1e-6)
 
 
-@pytest.mark.parametrize("d", [3, 40])  # cluster-major (norms' total), by row (row norms)
-def test_remembered_row_norms_follow_the_array(d):
-    X, C, w = _data(40_000, d, 4, np.float64, seed=6)
-    first = fast.lloyd_step(X, C, w, chunk_rows=10**6, kernels=None)
-    Y = X + 1.0  # a new array of the same shape must not reuse X's norms, even handed X's state
-    second = fast.lloyd_step(Y, C, w, chunk_rows=10**6, prev_labels=first.labels, state=first.state)
-    ref = portable.lloyd_step(Y, C, w, chunk_rows=10**6, kernels=portable)
-    assert float(second.inertia) == pytest.approx(float(ref.inertia), rel=1e-9)
-    assert float(first.inertia) != pytest.approx(float(second.inertia), rel=1e-3)
+def _record_paths(monkeypatch) -> list:
+    """The path of every later NumPy step, in order."""
+    paths, choose = [], numpy_step.choose_path
+    monkeypatch.setattr(numpy_step, "choose_path", lambda *a: paths.append(choose(*a)) or paths[-1])
+    return paths
 
 
 def _steps(step, X, C0, w, n_steps, rows, **kw):
-    """``n_steps`` Lloyd steps of ``step`` from C0, each handed the previous one's labels and
-    state; the centres move to the means (clusters without weight keep theirs)."""
+    """``n_steps`` Lloyd steps of ``step`` from C0, each handed the previous one's labels (and
+    the run's workspace in ``kw``); the centres move to the means (clusters without weight keep
+    theirs)."""
     C, prev, out = C0, None, []
     for _ in range(n_steps):
-        s = step(
-            X,
-            C,
-            w,
-            chunk_rows=rows,
-            prev_labels=None if prev is None else prev.labels,
-            state=None if prev is None else prev.state,
-            **kw,
-        )
+        s = step(X, C, w, chunk_rows=rows, prev_labels=None if prev is None else prev.labels, **kw)
         out.append(s)
         nonempty = s.weights > 0
         C = np.where(nonempty[:, None], s.sums / np.where(nonempty, s.weights, 1)[:, None], C)
@@ -123,12 +112,12 @@ def _steps(step, X, C0, w, n_steps, rows, **kw):
 @pytest.mark.parametrize("weights", ["unit", "general", "some zero"])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, threads, monkeypatch):
-    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)  # update after every first step
-    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
-    monkeypatch.setattr(fast, "MOVES_CHUNK_BYTES", 2000)  # (many clusters) moves in chunks
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)  # update after every first step
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
+    monkeypatch.setattr(numpy_blocks, "MOVES_CHUNK_BYTES", 2000)  # (many clusters) moves in chunks
     if threads > 1:
-        monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
-        monkeypatch.setattr(fast, "n_threads", lambda: threads)
+        monkeypatch.setattr(numpy_threads, "PARALLEL_MIN_WORK", 0)
+        monkeypatch.setattr(numpy_threads, "n_threads", lambda: threads)
     X, C, w = _data(3000, d, k, np.float64, seed=d * k)
     if weights == "unit":
         w = np.ones_like(w)
@@ -136,9 +125,15 @@ def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, thread
         w[::4] = 0.0
     if k > 1:
         C[-1] = 1e3  # far from every row: this cluster is empty from the first step on
-    fast_steps = _steps(fast.lloyd_step, X, C, w, 8, rows=257, kernels=None)
-    ref_steps = _steps(portable.lloyd_step, X, C, w, 8, rows=257, kernels=portable)
-    assert all(s.state is not None for s in fast_steps)
+    ws = fast.make_workspace(X, w, k, 257)
+    paths = _record_paths(monkeypatch)
+    fast_steps = _steps(fast.lloyd_step, X, C, w, 8, rows=257, workspace=ws)
+    ref_steps = _steps(portable.lloyd_step, X, C, w, 8, rows=257)
+    # every path of the layout, each checked below against portable
+    if d <= numpy_step.SMALL_D and k <= numpy_step.SMALL_K:
+        assert paths == [numpy_step.BY_CLUSTER] + [numpy_step.BY_CLUSTER_UPDATE] * 7
+    else:
+        assert paths == [numpy_step.BY_ROW, numpy_step.BY_ROW_UPDATE] + [numpy_step.BOUNDED] * 6
     for got, ref in zip(fast_steps, ref_steps, strict=True):
         np.testing.assert_array_equal(got.labels, ref.labels)
         np.testing.assert_allclose(got.sums, ref.sums, rtol=1e-10, atol=1e-9)
@@ -148,48 +143,34 @@ def test_updated_sums_follow_the_full_ones_step_after_step(d, k, weights, thread
         # an empty cluster has sums and weight exactly zero, however the updates rounded
         assert k == 1 or (got.weights[-1] == 0.0 and not got.sums[-1].any())
     assert 0 < float(fast_steps[2].n_changed) < X.shape[0] or k == 1  # updates exercised
-    if d > 3:  # rows the bounds proved settled were not scored (no distances for them)
-        assert fast_steps[-1].sqdist is None and fast_steps[-1].state.bounds.used
-
-
-def test_a_state_from_other_inputs_is_not_used(monkeypatch):
-    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
-    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
-    X, C, w = _data(2000, 4, 5, np.float64, seed=9)
-    first = fast.lloyd_step(X, C, w, chunk_rows=300)
-    for X2, w2, prev in [
-        (X.copy(), w, first.labels),
-        (X, w.copy(), first.labels),
-        (X, w, first.labels.copy()),
-    ]:
-        step = fast.lloyd_step(X2, C + 0.1, w2, chunk_rows=300, prev_labels=prev, state=first.state)
-        ref = portable.lloyd_step(X2, C + 0.1, w2, chunk_rows=300, kernels=portable)
-        np.testing.assert_allclose(step.sums, ref.sums, rtol=1e-12)
+    if paths[-1] == numpy_step.BOUNDED:  # rows proved settled not scored: no distances
+        assert fast_steps[-1].sqdist is None and ws.last.bounds.used
 
 
 @pytest.mark.parametrize("k", [4, 40])
 def test_a_cluster_emptied_by_the_update_is_exactly_empty(k, monkeypatch):
-    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
-    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
     X, C, w = _data(5000, 3, k, np.float64, seed=k)
-    first = fast.lloyd_step(X, C, w, chunk_rows=500)
+    ws = fast.make_workspace(X, w, k, 500)
+    first = fast.lloyd_step(X, C, w, chunk_rows=500, workspace=ws)
     assert (first.weights > 0).all()
     C2 = C.copy()
     C2[1] = 1e6  # every row of cluster 1 leaves it
-    step = fast.lloyd_step(X, C2, w, chunk_rows=500, prev_labels=first.labels, state=first.state)
+    step = fast.lloyd_step(X, C2, w, chunk_rows=500, prev_labels=first.labels, workspace=ws)
     assert step.weights[1] == 0.0 and not step.sums[1].any()
-    ref = portable.lloyd_step(X, C2, w, chunk_rows=500, kernels=portable)
+    ref = portable.lloyd_step(X, C2, w, chunk_rows=500)
     np.testing.assert_allclose(step.sums, ref.sums, rtol=1e-10, atol=1e-9)
 
 
 @pytest.mark.parametrize("empty", [False, True])
-def test_centre_update_matches_portable(empty):
+def test_center_update_matches_portable(empty):
     X, C, w = _data(3000, 5, 6, np.float32, seed=12)
     if empty:
         C[2] = 1e4  # no row is nearest: cluster 2 is empty and keeps its centre
     step = fast.lloyd_step(X, C, w, chunk_rows=400)
-    new, stats = fast.centre_update(step, C)
-    ref_new, ref_stats = portable.centre_update(step, C)
+    new, stats = fast.center_update(step, C)
+    ref_new, ref_stats = portable.center_update(step, C)
     assert new.dtype == C.dtype and stats.dtype == np.float64
     np.testing.assert_array_equal(new, ref_new)
     np.testing.assert_allclose(stats, ref_stats, rtol=1e-12)
@@ -198,27 +179,28 @@ def test_centre_update_matches_portable(empty):
 
 
 def _labels_handed_to_assign(monkeypatch) -> list:
-    """The ``labels`` argument of every later call of a pass's assign (None: it scores)."""
+    """The ``labels`` argument of every later call of the layout's assign (None: it scores)."""
     seen = []
-    assign = fast._Pass.assign
+    assign = fast._assign
 
-    def recorded(self, C, labels=None):
+    def recorded(layout, C, labels=None):
         seen.append(labels)
-        return assign(self, C, labels)
+        return assign(layout, C, labels)
 
-    monkeypatch.setattr(fast._Pass, "assign", recorded)
+    monkeypatch.setattr(fast, "_assign", recorded)
     return seen
 
 
 @pytest.mark.parametrize(("d", "k"), [(3, 6), (40, 5)])
-def test_assign_after_a_step_on_the_same_centres_reuses_its_labels(d, k, monkeypatch):
+def test_assign_after_a_step_on_the_same_centers_reuses_its_labels(d, k, monkeypatch):
     X, C, w = _data(3000, d, k, np.float32, seed=d + k)
-    step = fast.lloyd_step(X, C, w, chunk_rows=700)
+    ws = fast.make_workspace(X, w, k, 700)
+    step = fast.lloyd_step(X, C, w, chunk_rows=700, workspace=ws)
     seen = _labels_handed_to_assign(monkeypatch)
-    for centres, reused in [(C.copy(), True), (C + np.float32(1e-3), False)]:
-        labels, sqdist = fast.assign(X, centres, chunk_rows=700, state=step.state)
+    for centers, reused in [(C.copy(), True), (C + np.float32(1e-3), False)]:
+        labels, sqdist = fast.assign(X, centers, chunk_rows=700, workspace=ws)
         assert (seen.pop() is step.labels) == reused
-        ref_labels, ref_sqdist = portable.assign(X, centres, chunk_rows=700)
+        ref_labels, ref_sqdist = portable.assign(X, centers, chunk_rows=700)
         np.testing.assert_array_equal(labels, ref_labels)
         np.testing.assert_allclose(sqdist, ref_sqdist, rtol=1e-6, atol=1e-6)
 
@@ -226,13 +208,14 @@ def test_assign_after_a_step_on_the_same_centres_reuses_its_labels(d, k, monkeyp
 def test_assign_after_a_bounded_step_scores_every_row(monkeypatch):
     # rows the bounds kept were proven nearest in exact arithmetic, not by the scores that
     # assign (and predict) compare: their labels are not reused
-    monkeypatch.setattr(fast, "UPDATE_MAX_CHANGED", 1.0)
-    monkeypatch.setattr(fast, "UPDATE_MIN_ROWS", 0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
     X, C, w = _data(3000, 40, 5, np.float32, seed=3)
-    last = _steps(fast.lloyd_step, X, C, w, 4, rows=500)[-1]
+    ws = fast.make_workspace(X, w, 5, 500)
+    last = _steps(fast.lloyd_step, X, C, w, 4, rows=500, workspace=ws)[-1]
     assert last.sqdist is None
     seen = _labels_handed_to_assign(monkeypatch)
-    fast.assign(X, last.state.scored, chunk_rows=500, state=last.state)
+    fast.assign(X, ws.last.scored, chunk_rows=500, workspace=ws)
     assert seen == [None]
 
 
@@ -240,20 +223,101 @@ def test_the_transposed_copy_is_exact():
     # made by a product with the identity (quicker than a strided copy): it must copy exactly
     X, C, w = _data(5000, 7, 5, np.float32, seed=4)
     X[::7, 3] = np.float32(3e-39)  # subnormal values too
-    step = fast.lloyd_step(X, C, w, chunk_rows=1000)
-    xt = step.state.passes._xt
+    ws = fast.make_workspace(X, w, 5, 1000)
+    fast.lloyd_step(X, C, w, chunk_rows=1000, workspace=ws)
+    xt = ws.layout.xt
     np.testing.assert_array_equal(xt[:7], X.T)
     assert (xt[7] == 1.0).all()
 
 
 def test_threads_get_equal_shares_in_equal_blocks(monkeypatch):
-    monkeypatch.setattr(fast, "PARALLEL_MIN_WORK", 0)
-    monkeypatch.setattr(fast, "n_threads", lambda: 2)
+    monkeypatch.setattr(numpy_threads, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(numpy_threads, "n_threads", lambda: 2)
     X = _data(100_000, 16, 16, np.float32)[0]
-    p = fast._Pass(X, 16, 10**7)
+    p = numpy_step.Layout(X, 16, 10**7)
     lengths = [stop - start for start, stop in p.ranges]
     assert len(lengths) == 2 and max(lengths) - min(lengths) <= 1 and sum(lengths) == 100_000
     start, stop = p.ranges[0]
-    m = p._block_rows(start, stop)
+    m = p.block_rows(start, stop)
     blocks = -(-(stop - start) // m)
     assert m <= p.rows and blocks * m - (stop - start) < blocks  # the last block is not short
+
+
+def _grid(n, d, dtype, seed=0):
+    """Integer-grid rows, centred as the fit centres them: many rows are at exactly equal
+    distances from two centres, and only the rounding of the scores decides between them."""
+    X = np.random.default_rng(seed).integers(0, 4, size=(n, d)).astype(np.float64)
+    return (X - X.mean(axis=0)).astype(dtype)
+
+
+# (d, k) for each layout: cluster-major; row-major with one-hot sums; row-major with bincount
+# sums and bounds from the second step on
+@pytest.mark.parametrize(("d", "k"), [(2, 5), (3, 12), (40, 5), (3, 40), (6, 60)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_path_breaks_ties_as_portable(d, k, dtype, monkeypatch):
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
+    X = _grid(4000, d, dtype)
+    # distinct rows (duplicate centres: the next test; BLAS may round a copy in another column
+    # of the product differently, so portable's choice between copies is not the reference)
+    _, first = np.unique(X, axis=0, return_index=True)
+    C = X[np.sort(first)[:k]].copy()
+    w = np.ones(X.shape[0], dtype=dtype)
+    ws = fast.make_workspace(X, w, k, 600)
+    paths = _record_paths(monkeypatch)
+    fast_steps = _steps(fast.lloyd_step, X, C, w, 5, rows=600, workspace=ws)
+    ref_steps = _steps(portable.lloyd_step, X, C, w, 5, rows=600)
+    assert len(set(paths)) == 2 if numpy_step.Layout(X, k, 600).by_cluster else 3
+    for got, ref in zip(fast_steps, ref_steps, strict=True):
+        np.testing.assert_array_equal(got.labels, ref.labels)
+    # the last assignment (X transposed, or the row norms, of the run) as well
+    labels, _ = fast.assign(X, ws.last.scored, chunk_rows=600, workspace=ws)
+    np.testing.assert_array_equal(labels, portable.assign(X, ws.last.scored, chunk_rows=600)[0])
+
+
+@pytest.mark.parametrize(("d", "k"), [(2, 5), (2, 40), (3, 40), (40, 6), (40, 40)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_duplicate_centers_go_to_the_first_copy(d, k, dtype, monkeypatch):
+    monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
+    X = _grid(4000, d, dtype, seed=k)
+    C = X[:k].copy()  # the grid's few points repeat
+    C[k - 1] = C[0]  # the last column of a product is often computed by other code
+    first = np.unique(C, axis=0, return_index=True, return_inverse=True)
+    first_copy = first[1][first[2].reshape(-1)]  # each centre's first copy
+    later = np.flatnonzero(first_copy != np.arange(k))
+    w = np.ones(X.shape[0], dtype=dtype)
+    ws = fast.make_workspace(X, w, k, 700)
+    got = fast.lloyd_step(X, C, w, chunk_rows=700, workspace=ws)
+    assert not np.isin(got.labels, later).any()
+    assert (got.weights[later] == 0.0).all()
+    # portable's choice among distinct centres, moved to the first copy of its centre
+    ref_labels, _ = portable.assign(X, C, chunk_rows=700)
+    np.testing.assert_array_equal(got.labels, first_copy[ref_labels])
+    labels, _ = fast.assign(X, C, chunk_rows=700)
+    np.testing.assert_array_equal(labels, got.labels)
+
+
+def test_the_integer_grid_fit_gives_scikit_learns_answer():
+    sklearn_cluster = pytest.importorskip("sklearn.cluster")
+    from kmeans_xp import KMeans
+
+    X = np.random.default_rng(0).integers(0, 4, size=(5000, 2)).astype(float)
+    est = KMeans(5, init=X[:5]).fit(X)
+    ref = sklearn_cluster.KMeans(5, init=X[:5], n_init=1).fit(X)
+    assert est.inertia_ == pytest.approx(2198.01, abs=0.01) and est.n_iter_ == 3
+    np.testing.assert_array_equal(est.labels_, ref.labels_)
+
+
+def test_a_duplicate_center_scores_the_largest_float_whatever_the_product_rounds():
+    # the rule holds by construction, not by BLAS rounding both copies alike
+    X, C, _ = _data(100, 3, 6, np.float32, seed=2)
+    C[4] = C[1]
+    C[5] = C[1]
+    for by_cluster in (False, True):
+        centers = numpy_blocks.Centers(C, X.dtype, by_cluster)
+        assert centers.duplicates
+        big = np.finfo(np.float32).max
+        assert (centers.c_sq[4:] == big).all() and not centers.minus_2_c[4:].any()
+        assert (centers.c_sq[:4] == (C[:4] * C[:4]).sum(1)).all()
+    assert not numpy_blocks.Centers(C[:4], X.dtype).duplicates

@@ -52,12 +52,14 @@ def test_torch_kernels_are_dispatched_for_torch_tensors():
 
 @pytest.mark.parametrize("k", [1, 3, torch_kernels.SMALL_K_CPU, torch_kernels.SMALL_K_CPU + 1, 70])
 @pytest.mark.parametrize("rows", [1, 13, 200, 10_000])
-def test_torch_segment_sum_both_paths(k, rows):
-    X, _, w = _data(0, 211, 6, k)
-    labels = np.random.default_rng(1).integers(0, k, size=X.shape[0])
-    sums, weights = torch_kernels.segment_sum(
-        torch.asarray(X), torch.asarray(labels), torch.asarray(w), k, chunk_rows=rows
+def test_torch_step_sums_on_both_paths(k, rows):
+    # one-hot product up to SMALL_K_CPU clusters, scatter above
+    X, C, w = _data(0, 211, 6, k)
+    step = torch_kernels.lloyd_step(
+        torch.asarray(X), torch.asarray(C), torch.asarray(w), chunk_rows=rows
     )
+    sums, weights = step.sums, step.weights
+    labels = ((X[:, None, :] - C[None]) ** 2).sum(-1).argmin(1)
     expected_sums, expected_weights = _expected_sums(X, labels, w, k)
     np.testing.assert_allclose(sums.numpy(), expected_sums, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=1e-12, atol=1e-12)
@@ -79,7 +81,7 @@ def test_torch_step_at_chunk_boundaries(k, rows, dtype):
     expected_sums, expected_weights = _expected_sums(X.astype(np.float64), full.argmin(1), w, k)
     np.testing.assert_allclose(sums.numpy(), expected_sums, rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=tol)
-    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=rows, kernels=portable)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=rows)
     np.testing.assert_array_equal(labels.numpy(), ref.labels.numpy())
 
 
@@ -111,7 +113,7 @@ def test_torch_step_on_non_contiguous_rows():
     Xt = torch.asarray(np.asfortranarray(X))  # column-major: every chunk is a strided view
     Ct, wt = torch.asarray(C), torch.asarray(w)
     step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=16)
-    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=16, kernels=portable)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=16)
     np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
     np.testing.assert_allclose(step.sums.numpy(), ref.sums.numpy(), rtol=1e-12, atol=1e-12)
 
@@ -145,10 +147,6 @@ def test_cupy_kernel_source_compiles(tmp_path):
         instances.append(
             f"template __global__ void assign_rows<{T}>({T}*, const {T}*, const {T}*, const {T}*,"
             f" const {T}*, long long*, {T}*, {T}*, {T}*, long long, int, int, int, int);"
-        )
-        instances.append(
-            f"template __global__ void segment_rows<{T}>(const {T}*, const long long*, const {T}*,"
-            f" {T}*, {T}*, {T}*, long long, int, int, int, int);"
         )
     source = tmp_path / "kernels.cu"
     source.write_text(native.SOURCE + "\n".join(instances) + "\n")
@@ -206,7 +204,7 @@ def test_cupy_assign_algorithm_model_is_numpys_argmin(k):
 
 
 # A stand-in for cupy, on NumPy, to run the CuPy module's Python side (chunking, views, argument
-# order and types, modes) on the CPU. Its two "kernels" check every argument against the CUDA
+# order and types, modes) on the CPU. Its "kernels" check every argument against the CUDA
 # signatures and do what the kernels do, with NumPy; the CUDA code itself is checked above
 # (compiles) and in tests/test_gpu.py (runs).
 class _FakeDevice:
@@ -252,37 +250,25 @@ class _FakeKernel:
         arrays = args[:-5]
         for a in arrays:
             assert isinstance(a, np.ndarray) and a.flags.c_contiguous
-        # the float4 path: float rows of 16 bytes' multiples, never for double (the one-hot
-        # rows of segment_rows read no row of X)
-        if self.name.startswith("assign_rows") or mode == 1:
-            assert vec4 == (T == np.float32 and d % 4 == 0), (self.name, mode, vec4, T, d)
+        # the float4 path: float rows of 16 bytes' multiples, never for double
+        assert vec4 == (T == np.float32 and d % 4 == 0), (self.name, mode, vec4, T, d)
         self.calls.append((self.name, mode))
-        if self.name.startswith("assign_rows"):
-            G, c_sq, X, C, w, labels, sqdist, sums, weights = arrays
-            assert G.shape == (m, k) and X.shape == (m, d) and C.shape == (k, d)
-            assert c_sq.shape == (k,) and labels.shape == sqdist.shape == (m,)
-            assert labels.dtype == np.int64 and {G.dtype, X.dtype, C.dtype, sqdist.dtype} == {T}
-            best = (G + c_sq).argmin(1)
-            labels[:] = best
-            sqdist[:] = ((X - C[best]) ** 2).sum(1)
-            if mode == 1:
-                self._scatter(X, best, w, sums, weights, m, k, d, T)
-            elif mode == 2:
-                assert w.shape == (m,)
-                G[:] = 0
-                G[np.arange(m), best] = w
-            else:
-                assert mode == 0
+        assert self.name.startswith("assign_rows")
+        G, c_sq, X, C, w, labels, sqdist, sums, weights = arrays
+        assert G.shape == (m, k) and X.shape == (m, d) and C.shape == (k, d)
+        assert c_sq.shape == (k,) and labels.shape == sqdist.shape == (m,)
+        assert labels.dtype == np.int64 and {G.dtype, X.dtype, C.dtype, sqdist.dtype} == {T}
+        best = (G + c_sq).argmin(1)
+        labels[:] = best
+        sqdist[:] = ((X - C[best]) ** 2).sum(1)
+        if mode == 1:
+            self._scatter(X, best, w, sums, weights, m, k, d, T)
+        elif mode == 2:
+            assert w.shape == (m,)
+            G[:] = 0
+            G[np.arange(m), best] = w
         else:
-            X, labels, w, sums, weights, onehot = arrays
-            assert X.shape == (m, d) and labels.shape == w.shape == (m,)
-            assert labels.dtype == np.int64
-            if mode == 1:
-                self._scatter(X, labels, w, sums, weights, m, k, d, T)
-            else:
-                assert mode == 2 and onehot.shape == (m, k) and onehot.dtype == T
-                onehot[:] = 0
-                onehot[np.arange(m), labels] = w
+            assert mode == 0
 
     @staticmethod
     def _scatter(X, labels, w, sums, weights, m, k, d, T):
@@ -317,7 +303,7 @@ class _FakeCupy:
 
     def RawModule(self, code, options, name_expressions):
         self.modules += 1
-        assert "assign_rows" in code and len(name_expressions) == 4
+        assert "assign_rows" in code and len(name_expressions) == 2
         assert options in ((), ("-DKMEANS_XP_SCALAR_ROWS",))
         fails = not self.vector_atomics_compile and options == ()
         return _FakeModule(self.calls, fails)
@@ -368,7 +354,7 @@ def test_cupy_module_glue_on_a_numpy_stand_in(fake_cupy, k, rows, dtype, d):
     Xf, Cf, wf = _fake(X), _fake(C), _fake(w)
     step = native.lloyd_step(Xf, Cf, wf, chunk_rows=rows)
     labels, sqdist, sums, weights = step.labels, step.sqdist, step.sums, step.weights
-    ref = portable.lloyd_step(X, C, w, chunk_rows=rows, kernels=portable)
+    ref = portable.lloyd_step(X, C, w, chunk_rows=rows)
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_array_equal(labels, ref.labels)
     np.testing.assert_allclose(sqdist, ref.sqdist, rtol=tol, atol=tol)
@@ -386,9 +372,6 @@ def test_cupy_module_glue_on_a_numpy_stand_in(fake_cupy, k, rows, dtype, d):
     np.testing.assert_array_equal(labels2, ref.labels)
     np.testing.assert_array_equal(sqdist2, sqdist)
     assert {mode for _, mode in fake.calls} == {0}
-    sums2, weights2 = native.segment_sum(Xf, _fake(ref.labels), wf, k, chunk_rows=rows)
-    np.testing.assert_allclose(sums2, ref.sums, rtol=tol * 10, atol=tol * 10)
-    np.testing.assert_allclose(weights2, ref.weights, rtol=tol * 10)
     assert fake.modules == 1  # one compiled module serves every kernel and dtype
 
 
@@ -398,7 +381,7 @@ def test_cupy_module_glue_with_strided_rows(fake_cupy):
     Xs = _fake(X)[::3]  # not contiguous: chunks are copied row-block by row-block
     step = native.lloyd_step(Xs, _fake(C), _fake(w[::3]), chunk_rows=16)
     labels, sums = step.labels, step.sums
-    ref = portable.lloyd_step(X[::3], C, w[::3], chunk_rows=16, kernels=portable)
+    ref = portable.lloyd_step(X[::3], C, w[::3], chunk_rows=16)
     np.testing.assert_array_equal(labels, ref.labels)
     np.testing.assert_allclose(sums, ref.sums, rtol=1e-12, atol=1e-12)
 
@@ -419,15 +402,14 @@ def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
     Xt, Ct, wt = torch.asarray(X).requires_grad_(), torch.asarray(C), torch.asarray(w)
     step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=50)
     labels, sqdist = torch_kernels.assign(Xt, Ct, chunk_rows=50)
-    sums, weights = torch_kernels.segment_sum(Xt, labels, wt, 40, chunk_rows=50)
-    ref = portable.lloyd_step(X, C, w, chunk_rows=50, kernels=portable)
-    for got in (step.labels, step.sqdist, step.sums, step.weights, labels, sqdist, sums, weights):
+    ref = portable.lloyd_step(X, C, w, chunk_rows=50)
+    for got in (step.labels, step.sqdist, step.sums, step.weights, labels, sqdist):
         assert isinstance(got, torch.Tensor) and got.device == Xt.device
     np.testing.assert_array_equal(step.labels.numpy(), ref.labels)
     np.testing.assert_array_equal(labels.numpy(), ref.labels)
-    np.testing.assert_allclose(sums.numpy(), ref.sums, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(step.sums.numpy(), ref.sums, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(step.weights.numpy(), ref.weights, rtol=1e-5)
-    assert {name for name, _ in fake.calls} == {"assign_rows<float>", "segment_rows<float>"}
+    assert {name for name, _ in fake.calls} == {"assign_rows<float>"}
 
 
 def test_cupy_kernels_compile_without_the_float4_path_when_it_fails(fake_cupy, monkeypatch):
@@ -455,7 +437,7 @@ def test_torch_cuda_route_falls_back_to_torch_when_cupy_fails(monkeypatch):
     X, C, w = _data(11, 50, 3, 4)
     Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
     step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)
-    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20, kernels=portable)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20)
     np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
     assert not torch_kernels.CUDA_VIA_CUPY
     assert torch_kernels.CUPY_ROUTE_ERROR == "RuntimeError: cupy built for another CUDA"

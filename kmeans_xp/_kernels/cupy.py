@@ -146,39 +146,9 @@ __global__ void assign_rows(T* G, const T* __restrict__ c_sq, const T* __restric
         }
     }
 }
-
-// The update from given labels (a warp per row): mode 1 atomic scatter of w*x into sums and
-// weights, mode 2 the weighted one-hot rows into onehot (m x k).
-template <typename T>
-__global__ void segment_rows(const T* __restrict__ X, const long long* __restrict__ labels,
-                             const T* __restrict__ w, T* sums, T* weights,
-                             T* __restrict__ onehot, long long m, int k, int d, int mode,
-                             int vec4) {
-    const int lane = threadIdx.x & 31;
-    const long long first = (blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5;
-    const long long stride = ((long long)gridDim.x * blockDim.x) >> 5;
-    for (long long i = first; i < m; i += stride) {
-        const long long label = labels[i];
-        const T wi = w[i];
-        if (mode == 1) {
-            const T* x = X + i * d;
-            // lane_row also sums (x - x)^2 = 0, dropped: the scatter is what is wanted here
-            lane_row<T>(x, x, sums + label * d, wi, d, lane, true, vec4 != 0);
-            if (lane == 0) atomicAdd(weights + label, wi);
-        } else {
-            T* o = onehot + i * k;
-            for (int j = lane; j < k; j += 32) o[j] = j == label ? wi : T(0);
-        }
-    }
-}
 """
 
-_NAMES = (
-    "assign_rows<float>",
-    "assign_rows<double>",
-    "segment_rows<float>",
-    "segment_rows<double>",
-)
+_NAMES = ("assign_rows<float>", "assign_rows<double>")
 
 
 def _cupy():
@@ -282,7 +252,7 @@ def _add_onehot_product(onehot, rows, ones, sums, weights) -> None:
     weights += cp.dot(ones[: onehot.shape[0]], onehot)
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
+def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
     if not _native(X):
         return portable.assign(X, C, chunk_rows=chunk_rows)
@@ -300,49 +270,12 @@ def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, 
     return labels, sqdist
 
 
-def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
-    """Per cluster: the weighted sum of its rows (k x d) and its total weight (k,)."""
-    if not _native(X):
-        return portable.segment_sum(X, labels, w, k, chunk_rows=chunk_rows)
-    cp = _cupy()
-    n, d = X.shape
-    with X.device:
-        labels = cp.ascontiguousarray(labels.astype(cp.int64, copy=False))
-        w = cp.ascontiguousarray(w)
-        sums = cp.zeros((k, d), dtype=X.dtype)
-        weights = cp.zeros((k,), dtype=X.dtype)
-        kernel = _kernel("segment_rows", X)
-        small_k = k <= SMALL_K
-        if small_k:
-            onehot = cp.empty((min(chunk_rows, n), k), dtype=X.dtype)
-            ones = cp.ones((onehot.shape[0],), dtype=X.dtype)
-        for start, stop in row_chunks(n, chunk_rows):
-            m = stop - start
-            rows = _rows(X, start, stop)
-            scratch = onehot[:m] if small_k else sums  # sums: a valid pointer, not written
-            arrays = (rows, labels[start:stop], w[start:stop], sums, weights, scratch)
-            vec4 = not small_k and _vec4(rows, sums)
-            _launch(kernel, arrays, m, k, d, _ONEHOT if small_k else _SCATTER, vec4)
-            if small_k:
-                _add_onehot_product(scratch, rows, ones, sums, weights)
-    return sums, weights
-
-
 def lloyd_step(
-    X: Any,
-    C: Any,
-    w: Any,
-    *,
-    chunk_rows: int,
-    kernels: Any = None,
-    prev_labels: Any = None,
-    state: Any = None,
+    X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = None
 ) -> portable.Step:
-    """Assign and update fused per chunk (see :class:`portable.Step`)."""
+    """Assign and update fused per chunk (see :class:`contract.Step`)."""
     if not _native(X):
-        return portable.lloyd_step(
-            X, C, w, chunk_rows=chunk_rows, kernels=kernels, prev_labels=prev_labels
-        )
+        return portable.lloyd_step(X, C, w, chunk_rows=chunk_rows, prev_labels=prev_labels)
     return portable.finish_step(*fused_step(X, C, w, chunk_rows=chunk_rows), w, prev_labels)
 
 

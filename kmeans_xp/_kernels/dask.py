@@ -15,7 +15,7 @@ import numpy as np
 from dask.array.utils import meta_from_array
 
 from .._xp import array_namespace
-from .portable import Step
+from .contract import Step
 
 
 def _block_kernels(block: Any) -> Any:
@@ -28,18 +28,11 @@ def _assign_block(X: Any, C: Any, chunk_rows: int) -> tuple[Any, Any]:
     return _block_kernels(X).assign(X, C, chunk_rows=chunk_rows)
 
 
-def _segment_sum_block(X: Any, labels: Any, w: Any, k: int, chunk_rows: int) -> tuple[Any, Any]:
-    return _block_kernels(X).segment_sum(X, labels, w, k, chunk_rows=chunk_rows)
-
-
 def _lloyd_step_block(
     X: Any, C: Any, w: Any, prev_labels: Any = None, *, chunk_rows: int
 ) -> tuple[Any, ...]:
-    kernels = _block_kernels(X)
-    step = kernels.lloyd_step(
-        X, C, w, chunk_rows=chunk_rows, kernels=kernels, prev_labels=prev_labels
-    )
-    return step.labels, step.sqdist, step.sums, step.weights, step.inertia, step.n_changed
+    step = _block_kernels(X).lloyd_step(X, C, w, chunk_rows=chunk_rows, prev_labels=prev_labels)
+    return step.labels, step.sums, step.weights, step.inertia, step.n_changed
 
 
 def _per_block(func: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
@@ -99,43 +92,18 @@ def _row_blocks(X: Any) -> Any:
     return X.rechunk({1: -1})
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
+def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Labels and squared distances, one task per row block (see ``portable.assign``)."""
     X = _row_blocks(X)
     parts = _per_block(_assign_block, X, _whole(C), "kj", chunk_rows=chunk_rows)
     return _rows(parts, 0, X._meta, np.int64), _rows(parts, 1, X._meta, X.dtype)
 
 
-def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
-    """Per-cluster sums and weights: partial sums per row block, reduced across blocks."""
-    X = _row_blocks(X)
-    rows = (X.chunks[0],)
-    parts = _per_block(
-        _segment_sum_block,
-        X,
-        labels.rechunk(rows),
-        "i",
-        w.rechunk(rows),
-        "i",
-        k=k,
-        chunk_rows=chunk_rows,
-    )
-    d = X.shape[1]
-    return _reduced(parts, 0, (k, d), X._meta, X.dtype), _reduced(parts, 1, (k,), X._meta, X.dtype)
-
-
-def lloyd_step(
-    X: Any,
-    C: Any,
-    w: Any,
-    *,
-    chunk_rows: int,
-    kernels: Any,
-    prev_labels: Any = None,
-    state: Any = None,
-) -> Step:
+def lloyd_step(X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = None) -> Step:
     """Assign and partial sums fused in one task per row block: X is read once per step; the
-    inertia and the changed labels are summed over the blocks like the sums."""
+    inertia and the changed labels are summed over the blocks like the sums. No per-row
+    distances (``sqdist`` None): a block's step may not have them, and the loop never reads
+    them."""
     X = _row_blocks(X)
     k, d = C.shape
     rows = (X.chunks[0],)
@@ -152,10 +120,10 @@ def lloyd_step(
     )
     acc = np.float64  # the blocks' accumulation dtype (NumPy and CuPy have float64)
     return Step(
-        _rows(parts, 0, X._meta, np.int64),
-        _rows(parts, 1, X._meta, X.dtype),
-        _reduced(parts, 2, (k, d), X._meta, X.dtype),
-        _reduced(parts, 3, (k,), X._meta, X.dtype),
-        _reduced(parts, 4, (), X._meta, acc),
-        _reduced(parts, 5, (), X._meta, acc),
+        labels=_rows(parts, 0, X._meta, np.int64),
+        sqdist=None,
+        sums=_reduced(parts, 1, (k, d), X._meta, X.dtype),
+        weights=_reduced(parts, 2, (k,), X._meta, X.dtype),
+        inertia=_reduced(parts, 3, (), X._meta, acc),
+        n_changed=_reduced(parts, 4, (), X._meta, acc),
     )

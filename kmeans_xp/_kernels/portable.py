@@ -1,5 +1,6 @@
 """The kernel operations written against the Array API standard alone: assignment, segment
-sums, the fused Lloyd step built from them, and the centre update that follows a step.
+sums, the fused Lloyd step built from them, and the center update that follows a step (the
+contract they implement is in ``contract.py``).
 
 Rows are processed in chunks of ``chunk_rows`` so that no n x k array is ever built; these are
 the reference versions that every native fast path is tested against.
@@ -7,33 +8,10 @@ the reference versions that every native fast path is tested against.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .._xp import accumulation_dtype, array_namespace, device_of
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one Lloyd step (``lloyd_step``) returns, every array on X's device.
-
-    ``labels`` (int64) and ``sqdist`` (squared distance to the chosen centre; a native step may
-    round it, ``assign``'s is exact; None from a step that skipped rows it proved settled) per
-    row; ``sums`` (k x d) and ``weights`` (k,) per cluster; ``inertia``, the weighted sum of the
-    squared distances (up to rounding), and ``n_changed``, the rows of positive weight
-    whose label differs from ``prev_labels`` (all rows on a first step), as 0-d arrays of the
-    accumulation dtype, so that the loop brings them to the host in its one transfer. ``state``
-    is private to the kernel that made the step: handed back with ``prev_labels``, it may let
-    the next step reuse work (the NumPy one updates the sums by the rows that changed cluster).
-    """
-
-    labels: Any
-    sqdist: Any
-    sums: Any
-    weights: Any
-    inertia: Any
-    n_changed: Any
-    state: Any = None
+from .contract import Step
 
 
 def finish_step(labels, sqdist, sums, weights, w, prev_labels) -> Step:
@@ -56,10 +34,11 @@ def cluster_means(xp: Any, sums: Any, weights: Any, fallback: Any) -> Any:
     return xp.where(nonempty[:, None], sums / xp.where(nonempty, weights, 1.0)[:, None], fallback)
 
 
-def centre_update(step: Step, centers: Any) -> tuple[Any, Any]:
+def center_update(step: Step, centers: Any) -> tuple[Any, Any]:
     """The centres after ``step`` (the means of its clusters; an empty cluster keeps its
     centre) and the step's statistics, one 1-D array of the accumulation dtype for the loop's
-    one transfer: (labels changed, empty clusters, inertia, squared shift of the centres)."""
+    one transfer, in the order of ``contract.STATS``: (labels changed, empty clusters, inertia,
+    squared shift of the centres)."""
     xp = array_namespace(centers)
     acc = accumulation_dtype(xp, device_of(centers))
     new = cluster_means(xp, step.sums, step.weights, centers)
@@ -83,12 +62,12 @@ def row_chunks(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
+def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` and the squared distance to it.
 
-    The argmin uses ||c||^2 - 2 x.c (||x||^2 does not change it); the distance returned is the
-    explicit sum of (x - c)^2 to the chosen centre, so it is exact and never negative.
-    ``state``: a step's state on this X, which a native kernel may reuse (not used here).
+    The argmin uses ||c||^2 - 2 x.c (||x||^2 does not change it), ties to the lowest index as
+    ``argmin`` breaks them; the distance returned is the explicit sum of (x - c)^2 to the chosen
+    centre, so it is exact and never negative.
     """
     xp = array_namespace(X, C)
     c_sq = xp.sum(C * C, axis=1)
@@ -123,18 +102,9 @@ def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tupl
     return sums, weights
 
 
-def lloyd_step(
-    X: Any,
-    C: Any,
-    w: Any,
-    *,
-    chunk_rows: int,
-    kernels: Any,
-    prev_labels: Any = None,
-    state: Any = None,
-) -> Step:
+def lloyd_step(X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = None) -> Step:
     """One Lloyd step: labels and squared distances for ``C``, then the per-cluster sums, the
-    inertia and the labels changed since ``prev_labels`` (``state`` is not used here)."""
-    labels, sqdist = kernels.assign(X, C, chunk_rows=chunk_rows)
-    sums, weights = kernels.segment_sum(X, labels, w, C.shape[0], chunk_rows=chunk_rows)
+    inertia and the labels changed since ``prev_labels``."""
+    labels, sqdist = assign(X, C, chunk_rows=chunk_rows)
+    sums, weights = segment_sum(X, labels, w, C.shape[0], chunk_rows=chunk_rows)
     return finish_step(labels, sqdist, sums, weights, w, prev_labels)

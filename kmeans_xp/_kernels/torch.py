@@ -6,8 +6,8 @@ per-cluster sums and weights), with fewer passes over memory:
 - ``assign``: one ``addmm`` per chunk with the centre norms as the bias and -2 folded into the
   centres, written into a buffer reused across chunks, then ``argmin`` written straight into the
   labels; the distance is recomputed explicitly, (x - c)^2 summed, as ``portable`` does.
-- ``segment_sum``: ``index_add_`` (scatter) for large k; for small k a weighted one-hot block and
-  one ``addmm_`` into the sums, which beats scatter when many rows land on few clusters.
+- the per-cluster sums: ``index_add_`` (scatter) for large k; for small k a weighted one-hot
+  block and one ``addmm_`` into the sums, which beats scatter when many rows land on few clusters.
 - ``lloyd_step``: both per chunk, so that a chunk of rows is reused while it is still in cache,
   and the distance buffer becomes the one-hot buffer once the argmin has read it.
 
@@ -143,7 +143,7 @@ def _accumulate(rows, labels, w, sums, weights, onehot):
 
 
 @torch.no_grad()
-def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
+def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
     if (route := _via_cupy(X)) is not None and (
         out := _through_cupy(route.assign, X, C, chunk_rows=chunk_rows)
@@ -161,35 +161,7 @@ def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, 
 
 
 @torch.no_grad()
-def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
-    """Per cluster: the weighted sum of its rows (k x d) and its total weight (k,)."""
-    if (route := _via_cupy(X)) is not None and (
-        out := _through_cupy(route.segment_sum, X, labels, w, k, chunk_rows=chunk_rows)
-    ) is not None:
-        return out
-    n, d = X.shape
-    sums = torch.zeros((k, d), dtype=X.dtype, device=X.device)
-    weights = torch.zeros((k,), dtype=X.dtype, device=X.device)
-    onehot = None
-    if _small_k(k, X.device):
-        onehot = torch.empty((min(chunk_rows, n), k), dtype=X.dtype, device=X.device)
-    for start, stop in row_chunks(n, chunk_rows):
-        scratch = None if onehot is None else onehot[: stop - start]
-        _accumulate(X[start:stop], labels[start:stop], w[start:stop], sums, weights, scratch)
-    return sums, weights
-
-
-@torch.no_grad()
-def lloyd_step(
-    X: Any,
-    C: Any,
-    w: Any,
-    *,
-    chunk_rows: int,
-    kernels: Any = None,
-    prev_labels: Any = None,
-    state: Any = None,
-) -> Step:
+def lloyd_step(X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = None) -> Step:
     """Assign and segment sum fused per chunk (see :class:`portable.Step`)."""
     if (route := _via_cupy(X)) is None or (
         out := _through_cupy(route.fused_step, X, C, w, chunk_rows=chunk_rows)

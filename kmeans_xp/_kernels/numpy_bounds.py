@@ -1,0 +1,116 @@
+"""Hamerly's bounds for the NumPy step: rows proven to keep their centre are not scored.
+
+Per row, an upper bound on the distance (not squared) to its centre and a lower bound on the
+distance to any other. After the centres move, a row keeps its centre when its upper bound,
+grown by how far that centre moved, is below its lower bound, shrunk by the largest move of
+the others. The bounds are made from the float scores, widened by those scores' rounding, so
+that they hold for the exact distances: a row they keep is nearest in exact arithmetic, and a
+tie (equal distances) is never kept, so it is scored and goes to the lowest index like
+everywhere else. Steps on duplicate centres neither set nor use bounds (a duplicate's scores
+stand in for its real distances, which no bound would cover).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Bounds:
+    """Per-row ``upper`` and ``lower`` bounds (float64) made by one step, with what the next
+    step needs to use them: the previous step's bounds (``old_upper``, ``old_lower``), how far
+    each centre moved since (``shift``) and the largest move of the other centres
+    (``other``); ``used`` when there were previous bounds to use."""
+
+    def __init__(
+        self,
+        n: int,
+        C: np.ndarray,
+        c_sq: np.ndarray,
+        d: int,
+        dtype: Any,
+        previous: Bounds | None,
+        previous_C: np.ndarray | None,
+    ):
+        self.upper = np.empty(n)
+        self.lower = np.empty(n)
+        # rounding of a score: 2 (d + 4) eps (||x||^2 + max ||c||^2), squared-distance units
+        self.coef = 2.0 * (d + 4) * float(np.finfo(dtype).eps)
+        self.c_max = float(c_sq.max())
+        self.used = previous is not None
+        if self.used:
+            self.old_upper, self.old_lower = previous.upper, previous.lower
+            moved = C.astype(np.float64) - previous_C.astype(np.float64)
+            self.shift = np.sqrt(np.einsum("ij,ij->i", moved, moved))
+            self.other = largest_other(self.shift)
+
+    def _margin(self, x_sq: np.ndarray) -> np.ndarray:
+        return self.coef * (x_sq.astype(np.float64) + self.c_max)
+
+    def set(self, where: slice, sqdist: np.ndarray, second: np.ndarray, x_sq: np.ndarray):
+        """Bounds from a block's squared distance to its centre (``sqdist``) and its
+        second-best score (``second``, without ||x||^2)."""
+        margin = self._margin(x_sq)
+        self.upper[where] = np.sqrt(sqdist + margin)
+        self.lower[where] = np.sqrt(np.maximum(second + x_sq - margin, 0.0))
+
+    def tighten(self, upper, lower, rows, best_sq, second, x_sq):
+        """``upper`` and ``lower`` at ``rows`` from their squared distance to the nearest
+        centre (``best_sq``) and second-best score (``second``)."""
+        margin = self._margin(x_sq)
+        upper[rows] = np.sqrt(np.maximum(best_sq + margin, 0.0))
+        lower[rows] = np.sqrt(np.maximum(second + x_sq - margin, 0.0))
+
+
+def largest_other(shift: np.ndarray) -> np.ndarray:
+    """For each centre, the largest shift among the other centres (0 when there is none)."""
+    if shift.size == 1:
+        return np.zeros(1)
+    top, second = np.argsort(shift)[-1], np.sort(shift)[-2]
+    other = np.full(shift.size, shift[top])
+    other[top] = second
+    return other
+
+
+def second_best(scores: np.ndarray, flat_best: np.ndarray) -> np.ndarray:
+    """Per row of ``scores`` (m x k, overwritten), the smallest score but the chosen one."""
+    np.put(scores, flat_best, np.inf)
+    return np.minimum.reduce(scores, axis=1)
+
+
+def bounded_range(
+    start: int,
+    stop: int,
+    X: np.ndarray,
+    block_rows: int,
+    centers: Any,
+    x_sq: np.ndarray,
+    labels: np.ndarray,
+    prev: np.ndarray,
+    bounds: Bounds,
+) -> None:
+    """Labels of rows ``start:stop`` with Hamerly's bounds: rows the bounds prove to keep their
+    centre keep it unscored; the others are scored (ties to the lowest index) and their bounds
+    made tight again. Writes ``labels`` and ``bounds.upper``/``bounds.lower`` there."""
+    k = centers.k
+    for s in range(start, stop, block_rows):
+        e = min(s + block_rows, stop)
+        kept = prev[s:e]
+        upper = bounds.old_upper[s:e] + bounds.shift.take(kept)
+        lower = bounds.old_lower[s:e] - bounds.other.take(kept)
+        labels[s:e] = kept
+        open_ = np.flatnonzero(upper >= lower)
+        if open_.size:
+            rows = open_ + s
+            scores = X.take(rows, axis=0) @ centers.minus_2_c.T
+            scores += centers.c_sq
+            lab = np.argmin(scores, axis=1)
+            flat = np.arange(open_.size) * k + lab
+            best = scores.reshape(-1).take(flat)
+            second = second_best(scores, flat)
+            row_sq = x_sq.take(rows)
+            labels[rows] = lab
+            bounds.tighten(upper, lower, open_, best + row_sq, second, row_sq)
+        bounds.upper[s:e] = upper
+        bounds.lower[s:e] = lower
