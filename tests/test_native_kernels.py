@@ -257,8 +257,8 @@ def _fake(a):
 
 
 class _FakeKernel:
-    def __init__(self, name, calls):
-        self.name, self.calls = name, calls
+    def __init__(self, name, calls, launched_rows):
+        self.name, self.calls, self.launched_rows = name, calls, launched_rows
 
     def __call__(self, grid, block, args):
         assert len(grid) == 1 and block == (256,) and grid[0] * 8 >= args[-5] >= 1
@@ -275,6 +275,7 @@ class _FakeKernel:
         if self.name.startswith("assign_rows") or mode == 1:
             assert vec4 == (T == np.float32 and d % 4 == 0), (self.name, mode, vec4, T, d)
         self.calls.append((self.name, mode))
+        self.launched_rows.append(m)
         if self.name.startswith("assign_rows"):
             G, c_sq, X, C, w, labels, sqdist, sums, weights = arrays
             assert G.shape == (m, k) and X.shape == (m, d) and C.shape == (k, d)
@@ -315,13 +316,18 @@ class _FakeCompileError(Exception):
 
 
 class _FakeModule:
-    def __init__(self, calls, fails):
-        self.calls, self.fails = calls, fails
+    def __init__(self, fake, fails):
+        self.fake, self.fails, self.compiled = fake, fails, False
+
+    def compile(self):
+        self.fake.compiles += 1
+        if self.fails:
+            raise _FakeCompileError("error: no instance of overloaded function atomicAdd")
+        self.compiled = True
 
     def get_function(self, name):
-        if self.fails:  # CuPy compiles at the first get_function
-            raise _FakeCompileError("error: no instance of overloaded function atomicAdd")
-        return _FakeKernel(name, self.calls)
+        assert self.compiled, "get_function on a module that did not compile"
+        return _FakeKernel(name, self.fake.calls, self.fake.launched_rows)
 
 
 class _FakeCupy:
@@ -329,7 +335,9 @@ class _FakeCupy:
 
     def __init__(self):
         self.calls = []
+        self.launched_rows = []
         self.modules = 0
+        self.compiles = 0
         self.vector_atomics_compile = True
         self.cuda = SimpleNamespace(compiler=SimpleNamespace(CompileException=_FakeCompileError))
 
@@ -338,7 +346,7 @@ class _FakeCupy:
         assert "assign_rows" in code and len(name_expressions) == 4
         assert options in ((), ("-DKMEANS_XP_SCALAR_ROWS",))
         fails = not self.vector_atomics_compile and options == ()
-        return _FakeModule(self.calls, fails)
+        return _FakeModule(self, fails)
 
     def ascontiguousarray(self, a):
         return _fake(np.ascontiguousarray(a))
@@ -421,21 +429,48 @@ def test_cupy_module_glue_with_strided_rows(fake_cupy):
     np.testing.assert_allclose(sums, ref.sums, rtol=1e-12, atol=1e-12)
 
 
-def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
-    """The torch side of the CUDA route (tensors shared through DLPack, results back as
-    tensors), run on CPU tensors with the NumPy stand-in for CuPy."""
+class _FakePool:
+    def __init__(self):
+        self.released = 0
+
+    def free_bytes(self):
+        return 7
+
+    def free_all_blocks(self):
+        self.released += 1
+
+
+@pytest.fixture
+def torch_route(fake_cupy, monkeypatch):
+    """The torch side of the CUDA route on CPU tensors: the CuPy kernel module running on the
+    NumPy stand-in, tensors shared through DLPack, the route's state fresh."""
     native, fake = fake_cupy
     fake.from_dlpack = lambda t: _fake(np.from_dlpack(t))
+    fake.pool = _FakePool()
+    fake.get_default_memory_pool = lambda: fake.pool
+    fake.cuda.Device = lambda index: _FakeDevice()
 
     @contextlib.contextmanager
     def same_stream(device):
         yield fake
 
-    monkeypatch.setattr(torch_kernels, "_via_cupy", lambda X: native)
+    monkeypatch.setattr(torch_kernels, "_on_cuda", lambda device: True)
+    monkeypatch.setattr(torch_kernels, "_cupy_import", lambda: (native, None))
     monkeypatch.setattr(torch_kernels, "_torch_stream_for_cupy", same_stream)
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", True)
+    monkeypatch.setattr(torch_kernels, "CUPY_ROUTE_ERRORS", {})
+    monkeypatch.setattr(torch_kernels, "_PROBED", set())
+    return native, fake
+
+
+def test_torch_cuda_route_through_the_cupy_kernels(torch_route):
+    """Tensors shared through DLPack, results back as tensors; the kernels checked once, with
+    a two-row step, at the first use of the device."""
+    _, fake = torch_route
     X, C, w = _data(9, 120, 5, 40, "float32")
     Xt, Ct, wt = torch.asarray(X).requires_grad_(), torch.asarray(C), torch.asarray(w)
     step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=50)
+    assert fake.launched_rows[0] == 2 and torch_kernels._PROBED == {"cpu"}
     labels, sqdist = torch_kernels.assign(Xt, Ct, chunk_rows=50)
     sums, weights = torch_kernels.segment_sum(Xt, labels, wt, 40, chunk_rows=50)
     ref = portable.lloyd_step(X, C, w, chunk_rows=50, kernels=portable)
@@ -446,6 +481,122 @@ def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
     np.testing.assert_allclose(sums.numpy(), ref.sums, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(step.weights.numpy(), ref.weights, rtol=1e-5)
     assert {name for name, _ in fake.calls} == {"assign_rows<float>", "segment_rows<float>"}
+    assert fake.launched_rows.count(2) == 1  # one check only
+    assert torch_kernels.CUPY_ROUTE_ERRORS == {}
+
+
+class _FakeOutOfMemory(MemoryError):  # CuPy's OutOfMemoryError is a MemoryError
+    pass
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_torch_cuda_route_survives_out_of_memory(torch_route, monkeypatch, failures):
+    """Out of memory is not an incapability: the cached memory is released and the call tried
+    again; failing again, that call alone runs on torch's own operations, and the next call
+    goes through CuPy again, without a warning."""
+    native, fake = torch_route
+    released = []
+    monkeypatch.setattr(torch_kernels, "_release_cached_memory", released.append)
+    X, C, w = (torch.asarray(a) for a in _data(14, 90, 6, 5, "float32"))
+    torch_kernels.assign(X, C, chunk_rows=30)  # the device's check, passed
+    real, left = native.fused_step, [failures]
+
+    def short_of_memory(*args, **kwargs):
+        if left[0]:
+            left[0] -= 1
+            raise _FakeOutOfMemory("out of memory to allocate 4096 bytes")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(native, "fused_step", short_of_memory)
+    fake.calls.clear()
+    step = torch_kernels.lloyd_step(X, C, w, chunk_rows=30)
+    ref = portable.lloyd_step(X, C, w, chunk_rows=30, kernels=portable)
+    np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
+    np.testing.assert_allclose(step.sums.numpy(), ref.sums.numpy(), rtol=1e-5, atol=1e-5)
+    assert released == [X.device]  # released once, tried once more
+    assert len(fake.calls) == (3 if failures == 1 else 0)  # 90 rows / 30: CuPy, or torch
+    fake.calls.clear()
+    torch_kernels.lloyd_step(X, C, w, chunk_rows=30)
+    assert len(fake.calls) == 3  # the route is still on
+    assert torch_kernels.CUPY_ROUTE_ERRORS == {}
+
+
+def test_torch_cuda_route_raises_other_errors_after_the_check(torch_route, monkeypatch):
+    """A failure that is neither an incapability (the device passed its check) nor out of
+    memory is a fault to see, not to hide behind the slower path."""
+    native, _ = torch_route
+    X, C, w = (torch.asarray(a) for a in _data(15, 40, 3, 4, "float32"))
+    torch_kernels.assign(X, C, chunk_rows=30)
+
+    def broken(*args, **kwargs):
+        raise ValueError("bad launch")
+
+    monkeypatch.setattr(native, "fused_step", broken)
+    with pytest.raises(ValueError, match="bad launch"):
+        torch_kernels.lloyd_step(X, C, w, chunk_rows=30)
+    assert torch_kernels.CUPY_ROUTE_ERRORS == {}
+
+
+def test_torch_cuda_route_given_up_on_a_device_where_the_kernels_fail(torch_route, monkeypatch):
+    """Kernels that fail their first run on a device (no kernel image for it, say) turn the
+    route off there for good: warned once, the reason kept, torch's own operations."""
+    native, fake = torch_route
+
+    def no_image(*args, **kwargs):
+        raise RuntimeError("no kernel image is available for execution on the device")
+
+    monkeypatch.setattr(native, "fused_step", no_image)
+    X, C, w = _data(11, 50, 3, 4)
+    Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
+    with pytest.warns(RuntimeWarning, match="own operations.*no kernel image"):
+        step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20, kernels=portable)
+    np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
+    assert torch_kernels.CUPY_ROUTE_ERRORS == {
+        "cpu": "RuntimeError: no kernel image is available for execution on the device"
+    }
+    torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)  # no second warning, no second check
+    torch_kernels.assign(Xt, Ct, chunk_rows=20)
+    assert fake.calls == [] and torch_kernels._PROBED == set()
+
+
+def test_torch_cuda_route_given_up_when_cupy_fails_to_import(monkeypatch, tmp_path):
+    """A CuPy that is installed but fails to import with any error (a CuPy for another CUDA
+    raises RuntimeError, not ImportError) is given up once, with a warning."""
+    package = tmp_path / "cupy"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        'raise RuntimeError("CUDA driver version is insufficient for CUDA runtime version")\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(torch_kernels, "_on_cuda", lambda device: True)
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", True)
+    monkeypatch.setattr(torch_kernels, "CUPY_ROUTE_ERRORS", {})
+    torch_kernels._cupy_import.cache_clear()
+    try:
+        X = torch.ones((3, 2))
+        with pytest.warns(RuntimeWarning, match="any device.*driver version is insufficient"):
+            assert torch_kernels._via_cupy(X) is None
+        assert torch_kernels._via_cupy(X) is None  # no second warning (an error under pytest)
+        assert torch_kernels.CUPY_ROUTE_ERRORS["import"].startswith("RuntimeError: CUDA driver")
+    finally:
+        torch_kernels._cupy_import.cache_clear()
+
+
+def test_torch_cuda_free_memory_counts_the_pool_the_chunks_come_from(torch_route, monkeypatch):
+    """On the CuPy route the chunks' buffers come from CuPy's pool, which cannot use what
+    torch's allocator caches; on torch's own operations that cache is usable."""
+    _, fake = torch_route
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1000, 10**6))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 500)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 100)
+    X = torch.ones((4, 3))
+    assert torch_kernels.free_memory(X) == 1000 + fake.pool.free_bytes()
+    # float16 is not on the CuPy route
+    assert torch_kernels.free_memory(torch.ones((4, 3), dtype=torch.float16)) == 1000 + 400
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", False)
+    assert torch_kernels.free_memory(X) == 1000 + 400
 
 
 def test_cupy_kernels_compile_without_the_float4_path_when_it_fails(fake_cupy, monkeypatch):
@@ -456,24 +607,46 @@ def test_cupy_kernels_compile_without_the_float4_path_when_it_fails(fake_cupy, m
     labels, _ = native.assign(_fake(X), _fake(C), chunk_rows=20)
     np.testing.assert_array_equal(labels, portable.assign(X, C, chunk_rows=20)[0])
     assert "atomicAdd" in native.SCALAR_FALLBACK and fake.modules == 2
+    # the other kernels come from the module that compiled: the failure is not met again
+    native.lloyd_step(_fake(X), _fake(C), _fake(np.ones(64, np.float32)), chunk_rows=20)
+    native.segment_sum(_fake(X), _fake(labels), _fake(np.ones(64, np.float32)), 40, chunk_rows=20)
+    native.assign(_fake(X.astype(np.float64)), _fake(C.astype(np.float64)), chunk_rows=20)
+    assert fake.modules == 2 and fake.compiles == 2
+    assert {name for name, _ in fake.calls} == {
+        "assign_rows<float>",
+        "segment_rows<float>",
+        "assign_rows<double>",
+    }
 
 
-def test_torch_cuda_route_falls_back_to_torch_when_cupy_fails(monkeypatch):
-    @contextlib.contextmanager
-    def broken(device):
-        raise RuntimeError("cupy built for another CUDA")
-        yield
+def test_cupy_kernels_refuse_operands_of_another_dtype_or_shape(fake_cupy):
+    native, fake = fake_cupy
+    X, C, w = (_fake(a) for a in _data(12, 30, 4, 3, "float32"))
+    with pytest.raises(TypeError, match=r"centres must be \(k, 4\) float32.*float64"):
+        native.lloyd_step(X, _fake(np.asarray(C, np.float64)), w, chunk_rows=10)
+    with pytest.raises(TypeError, match=r"centres must be \(k, 4\).*\(3, 3\)"):
+        native.assign(X, _fake(np.asarray(C)[:, :3]), chunk_rows=10)
+    with pytest.raises(TypeError, match=r"weights must be \(30,\) float32.*float64"):
+        native.lloyd_step(X, C, _fake(np.asarray(w, np.float64)), chunk_rows=10)
+    with pytest.raises(TypeError, match=r"weights must be \(30,\).*\(29,\)"):
+        native.segment_sum(X, _fake(np.zeros(30, np.int64)), w[:29], 3, chunk_rows=10)
+    assert fake.calls == []  # nothing was launched
 
-    from kmeans_xp._kernels import cupy as cupy_kernels
 
-    monkeypatch.setattr(torch_kernels, "_via_cupy", lambda X: cupy_kernels)
-    monkeypatch.setattr(torch_kernels, "_torch_stream_for_cupy", broken)
-    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", True)
-    monkeypatch.setattr(torch_kernels, "CUPY_ROUTE_ERROR", None)
-    X, C, w = _data(11, 50, 3, 4)
-    Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
-    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)
-    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20, kernels=portable)
-    np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
-    assert not torch_kernels.CUDA_VIA_CUPY
-    assert torch_kernels.CUPY_ROUTE_ERROR == "RuntimeError: cupy built for another CUDA"
+@pytest.mark.parametrize("k", [4, 40])
+def test_cupy_chunks_of_strided_rows_keep_their_copy_within_the_budget(fake_cupy, k):
+    """A chunk of rows that are not contiguous is copied: the chunks are then cut so that the
+    copy and the buffers take no more than ``step_bytes_per_row`` bytes a row of chunk_rows."""
+    native, fake = fake_cupy
+    X, _, w = _data(13, 600, 16, k, "float32")
+    Xs, ws = _fake(X)[::2], _fake(w[::2])  # 300 strided rows
+    step = native.lloyd_step(Xs, _fake(X[:k].copy()), ws, chunk_rows=120)
+    ref = portable.lloyd_step(X[::2], X[:k].copy(), w[::2], chunk_rows=120, kernels=portable)
+    np.testing.assert_array_equal(step.labels, ref.labels)
+    per_row = native.step_bytes_per_row(k, 16, 4)
+    assert fake.launched_rows and all(
+        m * (per_row + 16 * 4) <= 120 * per_row for m in fake.launched_rows
+    )
+    fake.launched_rows.clear()
+    native.lloyd_step(_fake(X), _fake(X[:k].copy()), _fake(w), chunk_rows=120)
+    assert max(fake.launched_rows) == 120  # contiguous rows: the chunks as given
