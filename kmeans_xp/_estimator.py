@@ -200,7 +200,13 @@ or callable, default "auto"
         kernels = kernels_for(xp)
         # sized from the memory still free once a centred copy, if any, exists
         rows = chunk_rows(
-            n, k, d, _itemsize(xp, dtype), self._working_memory_bytes(), kernels.free_memory(Xc)
+            n,
+            k,
+            d,
+            _itemsize(xp, dtype),
+            self._working_memory_bytes(),
+            kernels.free_memory(Xc),
+            kernels.step_bytes_per_row,
         )
         # explicit centres draw nothing (and a generator seeded by the OS takes a while)
         explicit = not isinstance(self.init, str) and not callable(self.init)
@@ -382,8 +388,10 @@ or callable, default "auto"
 
     def _rows_for(self, X, xp) -> int:
         k, d = self.cluster_centers_.shape
-        budget, free = self._working_memory_bytes(), kernels_for(xp).free_memory(X)
-        return chunk_rows(X.shape[0], k, d, _itemsize(xp, X.dtype), budget, free)
+        kernels = kernels_for(xp)
+        budget, free = self._working_memory_bytes(), kernels.free_memory(X)
+        itemsize = _itemsize(xp, X.dtype)
+        return chunk_rows(X.shape[0], k, d, itemsize, budget, free, kernels.step_bytes_per_row)
 
     def _centred_input(self, X, method):
         """X as floats and the centres, both in X's namespace and on X's device (fitted

@@ -124,6 +124,27 @@ def test_chunk_rows_takes_free_device_memory_into_account():
     assert small * 3 * (k + d) * 4 <= 2**23 < (small + 1) * 3 * (k + d) * 4
 
 
+def test_chunk_rows_from_what_each_backend_step_allocates():
+    """Chunks sized from the backend's own ``step_bytes_per_row``: at 5M x 128, k=8 in float32
+    with the default 256 MiB, the CuPy step (an m x k buffer and a vector of ones) takes all
+    rows in one chunk, where three (k + d) blocks a row made 31 chunks."""
+    from kmeans_xp._kernels import cupy as cupy_kernels
+    from kmeans_xp._xp import compat_namespace
+
+    n, k, d, budget = 5_000_000, 8, 128, 256 * 2**20
+    assert -(-n // chunk_rows(n, k, d, 4, budget)) == 31
+    assert chunk_rows(n, k, d, 4, budget, None, cupy_kernels.step_bytes_per_row) == n
+    # large k: the m x k buffer is the whole of it
+    rows = chunk_rows(n, 1024, d, 4, budget, None, cupy_kernels.step_bytes_per_row)
+    assert rows == budget // (1024 * 4)
+    torch_hook = kernels_for(compat_namespace(torch)).step_bytes_per_row
+    assert torch_hook is torch_kernels.step_bytes_per_row
+    # torch's own operations: the m x k buffer and one m x d block at a time
+    assert torch_hook(k, d, 4) == (k + d) * 4 + 16
+    rows = chunk_rows(n, k, d, 4, budget, 2**24, torch_hook)  # 16 MiB free: half of it
+    assert rows * torch_hook(k, d, 4) <= 2**23 < (rows + 1) * torch_hook(k, d, 4)
+
+
 # ------------------------------------------------------------------------------------ CuPy
 def test_cupy_module_imports_without_cupy(monkeypatch):
     from kmeans_xp._kernels import cupy as native

@@ -1,15 +1,17 @@
 """Dispatch of the hot operations: a native fast path where one exists, else the portable one.
 
 A backend module (``numpy.py``, ``torch.py``, ...) defines only the functions that are measurably
-faster for its library; whatever it leaves out comes from ``portable``. Two optional hooks:
-``free_memory(X)`` (bytes still free on X's device, to size chunks) and ``fit_context(X, k)`` (a
-context manager a whole fit of X with k clusters runs in).
+faster for its library; whatever it leaves out comes from ``portable``. Three optional hooks:
+``free_memory(X)`` (bytes still free on X's device, to size chunks), ``step_bytes_per_row(k, d,
+itemsize)`` (bytes a chunk's temporaries take per row, to size chunks) and ``fit_context(X, k)``
+(a context manager a whole fit of X with k clusters runs in).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -37,6 +39,7 @@ def kernels_for(xp: Any) -> SimpleNamespace:
         _cache[name] = SimpleNamespace(
             name=name if native else "portable",
             free_memory=getattr(native, "free_memory", _no_free_memory_limit),
+            step_bytes_per_row=getattr(native, "step_bytes_per_row", step_bytes_per_row),
             fit_context=getattr(native, "fit_context", _no_fit_context),
             **{op: getattr(native, op, getattr(portable, op)) for op in OPERATIONS},
         )
@@ -53,6 +56,12 @@ def _no_free_memory_limit(X: Any) -> None:
     return None
 
 
+def step_bytes_per_row(k: int, d: int, itemsize: int) -> int:
+    """Bytes a chunk's temporaries take per row, for a backend without its own estimate: about
+    three rows-by-(k + d) blocks."""
+    return 3 * (k + d) * itemsize
+
+
 def chunk_rows(
     n_samples: int,
     n_clusters: int,
@@ -60,12 +69,14 @@ def chunk_rows(
     itemsize: int,
     working_memory: int,
     free_memory: int | None = None,
+    bytes_per_row: Callable[[int, int, int], int] = step_bytes_per_row,
 ) -> int:
-    """Rows per chunk so that a chunk's temporaries (about three rows-by-(k + d) blocks) fit in
-    ``working_memory`` bytes, and in half of ``free_memory`` (bytes still free on an accelerator,
-    from a native module's ``free_memory(X)`` hook) when given; never fewer than one row or more
-    than ``n_samples``."""
+    """Rows per chunk so that a chunk's temporaries (``bytes_per_row(k, d, itemsize)`` a row:
+    a backend's ``step_bytes_per_row`` hook, about three rows-by-(k + d) blocks without one) fit
+    in ``working_memory`` bytes, and in half of ``free_memory`` (bytes still free on an
+    accelerator, from a native module's ``free_memory(X)`` hook) when given; never fewer than
+    one row or more than ``n_samples``."""
     if free_memory is not None:
         working_memory = min(working_memory, free_memory // 2)
-    per_row = 3 * (n_clusters + n_features) * itemsize
+    per_row = max(1, bytes_per_row(n_clusters, n_features, itemsize))
     return int(max(1, min(n_samples, working_memory // per_row)))
