@@ -671,3 +671,67 @@ def test_cupy_chunks_of_strided_rows_keep_their_copy_within_the_budget(fake_cupy
     fake.launched_rows.clear()
     native.lloyd_step(_fake(X), _fake(X[:k].copy()), _fake(w), chunk_rows=120)
     assert max(fake.launched_rows) == 120  # contiguous rows: the chunks as given
+
+
+def test_torch_stream_handed_to_cupy_inside_the_tensors_device(monkeypatch):
+    """torch's current stream reaches CuPy through the CUDA stream protocol where CuPy has
+    ``Stream.from_external`` (14+, which deprecates ExternalStream), through ExternalStream
+    before that, as CuPy's null stream when it is the legacy default stream; and the stream is
+    made and used inside the tensor's device (device 1 here), not the current one."""
+    events = []
+
+    class Device:
+        def __init__(self, index):
+            self.index = index
+
+        def __enter__(self):
+            events.append(("enter device", self.index))
+
+        def __exit__(self, *exc):
+            events.append(("leave device", self.index))
+
+    class Stream:
+        null = "null stream"
+
+        def __init__(self, ptr):
+            self.ptr = ptr
+
+        @classmethod
+        def from_external(cls, obj):
+            version, ptr = obj.__cuda_stream__()
+            assert version == 0
+            events.append(("from_external", ptr))
+            return cls(ptr)
+
+        def __enter__(self):
+            events.append(("use stream", self.ptr))
+
+        def __exit__(self, *exc):
+            events.append(("leave stream", self.ptr))
+
+    fake = SimpleNamespace(cuda=SimpleNamespace(Device=Device, Stream=Stream))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    current = {"ptr": 0xBEEF}
+    monkeypatch.setattr(
+        torch.cuda,
+        "current_stream",
+        lambda device: (
+            events.append(("current stream of", device.index))
+            or SimpleNamespace(cuda_stream=current["ptr"])
+        ),
+    )
+    device = SimpleNamespace(index=1, type="cuda")
+    with torch_kernels._torch_stream_for_cupy(device) as cp:
+        assert cp is fake
+    assert events == [
+        ("enter device", 1),
+        ("current stream of", 1),
+        ("from_external", 0xBEEF),
+        ("use stream", 0xBEEF),
+        ("leave stream", 0xBEEF),
+        ("leave device", 1),
+    ]
+    assert torch_kernels._cupy_stream(fake, 0, 1) == "null stream"
+    del Stream.from_external  # an older CuPy
+    fake.cuda.ExternalStream = lambda ptr, index: ("ExternalStream", ptr, index)
+    assert torch_kernels._cupy_stream(fake, 0xBEEF, 1) == ("ExternalStream", 0xBEEF, 1)
