@@ -487,7 +487,7 @@ def torch_route(fake_cupy, monkeypatch):
 def test_torch_cuda_route_through_the_cupy_kernels(torch_route):
     """Tensors shared through DLPack, results back as tensors; the kernels checked once, with
     a two-row step, at the first use of the device."""
-    _, fake = torch_route
+    native, fake = torch_route
     X, C, w = _data(9, 120, 5, 40, "float32")
     Xt, Ct, wt = torch.asarray(X).requires_grad_(), torch.asarray(C), torch.asarray(w)
     step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=50)
@@ -503,6 +503,9 @@ def test_torch_cuda_route_through_the_cupy_kernels(torch_route):
     np.testing.assert_allclose(step.weights.numpy(), ref.weights, rtol=1e-5)
     assert {name for name, _ in fake.calls} == {"assign_rows<float>", "segment_rows<float>"}
     assert fake.launched_rows.count(2) == 1  # one check only
+    # the bytes of 50 rows of torch's own step, spent on the CuPy step's smaller rows
+    rows = 50 * torch_kernels.step_bytes_per_row(40, 5, 4) // native.step_bytes_per_row(40, 5, 4)
+    assert rows > 50 and max(fake.launched_rows) == rows
     assert torch_kernels.CUPY_ROUTE_ERRORS == {}
 
 
@@ -535,10 +538,11 @@ def test_torch_cuda_route_survives_out_of_memory(torch_route, monkeypatch, failu
     np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
     np.testing.assert_allclose(step.sums.numpy(), ref.sums.numpy(), rtol=1e-5, atol=1e-5)
     assert released == [X.device]  # released once, tried once more
-    assert len(fake.calls) == (3 if failures == 1 else 0)  # 90 rows / 30: CuPy, or torch
+    chunks = -(-90 // torch_kernels._route_rows(native, 30, X, 5))
+    assert len(fake.calls) == (chunks if failures == 1 else 0)  # CuPy, or torch
     fake.calls.clear()
     torch_kernels.lloyd_step(X, C, w, chunk_rows=30)
-    assert len(fake.calls) == 3  # the route is still on
+    assert len(fake.calls) == chunks  # the route is still on
     assert torch_kernels.CUPY_ROUTE_ERRORS == {}
 
 

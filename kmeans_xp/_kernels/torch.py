@@ -197,6 +197,15 @@ def _through_cupy(function, *args, **kwargs) -> tuple | None:
     return None
 
 
+def _route_rows(route: Any, chunk_rows: int, X: Any, k: int) -> int:
+    """Rows per chunk on the CuPy route: the bytes ``chunk_rows`` rows were given (sized with
+    this module's ``step_bytes_per_row``, torch's own operations) spent on the CuPy step's
+    smaller rows (its ``step_bytes_per_row``): fewer chunks, fewer launches, same budget."""
+    d, itemsize = X.shape[1], X.element_size()
+    budget = chunk_rows * step_bytes_per_row(k, d, itemsize)
+    return max(1, budget // route.step_bytes_per_row(k, d, itemsize))
+
+
 def _small_k(k: int, device: torch.device) -> bool:
     return k <= (SMALL_K_CUDA if device.type == "cuda" else SMALL_K_CPU)
 
@@ -219,7 +228,7 @@ def step_bytes_per_row(k: int, d: int, itemsize: int) -> int:
     """Bytes a chunk's temporaries take per row of the chunk with torch's own operations: the
     m x k distance buffer (the small-k one-hot block reuses it), one m x d block at a time
     (the explicit distance, then the weighted rows of the scatter) and two m-long vectors at
-    most. The CuPy route takes less (its own ``step_bytes_per_row``)."""
+    most. The CuPy route spends the same bytes on more, smaller rows (``_route_rows``)."""
     return (k + d) * itemsize + 16
 
 
@@ -259,7 +268,9 @@ def _accumulate(rows, labels, w, sums, weights, onehot):
 def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
     if (route := _via_cupy(X)) is not None and (
-        out := _through_cupy(route.assign, X, C, chunk_rows=chunk_rows)
+        out := _through_cupy(
+            route.assign, X, C, chunk_rows=_route_rows(route, chunk_rows, X, C.shape[0])
+        )
     ) is not None:
         return out
     n, k = X.shape[0], C.shape[0]
@@ -277,7 +288,9 @@ def assign(X: Any, C: Any, *, chunk_rows: int, state: Any = None) -> tuple[Any, 
 def segment_sum(X: Any, labels: Any, w: Any, k: int, *, chunk_rows: int) -> tuple[Any, Any]:
     """Per cluster: the weighted sum of its rows (k x d) and its total weight (k,)."""
     if (route := _via_cupy(X)) is not None and (
-        out := _through_cupy(route.segment_sum, X, labels, w, k, chunk_rows=chunk_rows)
+        out := _through_cupy(
+            route.segment_sum, X, labels, w, k, chunk_rows=_route_rows(route, chunk_rows, X, k)
+        )
     ) is not None:
         return out
     n, d = X.shape
@@ -305,7 +318,9 @@ def lloyd_step(
 ) -> Step:
     """Assign and segment sum fused per chunk (see :class:`portable.Step`)."""
     if (route := _via_cupy(X)) is None or (
-        out := _through_cupy(route.fused_step, X, C, w, chunk_rows=chunk_rows)
+        out := _through_cupy(
+            route.fused_step, X, C, w, chunk_rows=_route_rows(route, chunk_rows, X, C.shape[0])
+        )
     ) is None:
         out = _fused_step(X, C, w, chunk_rows)
     return finish_step(*out, w, prev_labels)
