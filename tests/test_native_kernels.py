@@ -2,7 +2,9 @@
 
 torch: both update paths (one-hot product and scatter), chunk boundaries, ties, dtypes and the
 fused step, on CPU tensors (the generic native-vs-portable test in test_kernels.py covers the
-rest). CuPy: the module imports without cupy, its CUDA source compiles (when nvcc is on the PATH)
+rest), and the CUDA route's decisions (through CuPy, out of memory, given up) on CPU tensors with
+a NumPy stand-in for CuPy. CuPy: the module imports without cupy, its CUDA source compiles
+(NVRTC and ptxas for sm_80 and sm_90, tests/cuda_build.py), its Python side runs on the stand-in,
 and a NumPy model of the assign kernel's warp algorithm (lane-strided first minimum, butterfly
 reduction, tie to the lowest column) gives NumPy's argmin; the kernels themselves run only in
 tests/test_gpu.py, on a GPU.
