@@ -30,8 +30,9 @@ TESTS_BACKENDS_LIMIT=${TESTS_BACKENDS_LIMIT:-70}
 BENCH_LIMIT=${BENCH_LIMIT:-90}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 CUPY_TF32=0 KMEANS_XP_HYPOTHESIS_PROFILE=gpu
-# one kernel cache for every phase, empty at the start: the compile phase compiles (and times)
-# the kernels once, every later process loads them from there
+# one kernel cache for every phase, empty at the start: the compile phase times the first
+# compile (a later process compiles again where CuPy does not read modules with name
+# expressions back from its cache: the pytest durations then show it in each phase's first test)
 export CUPY_CACHE_DIR=/tmp/kmeans_xp_cupy_cache
 rm -rf "$CUPY_CACHE_DIR"
 

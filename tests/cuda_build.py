@@ -77,7 +77,8 @@ def nvrtc_ptx(
     try:
         for name in names:
             check(lib.nvrtcAddNameExpression(prog, name.encode()), "nvrtcAddNameExpression")
-        opts = [f"-arch=compute_{arch.split('_')[1]}", *options]
+        # CuPy's own options for a RawModule: the virtual arch and flush-to-zero
+        opts = [f"-arch=compute_{arch.split('_')[1]}", "-ftz=true", *options]
         argv = (ctypes.c_char_p * len(opts))(*[o.encode() for o in opts])
         status = lib.nvrtcCompileProgram(prog, len(opts), argv)
         size = ctypes.c_size_t()

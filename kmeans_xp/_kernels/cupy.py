@@ -12,7 +12,7 @@ an H200, ../shared/PERFORMANCE.md) with one pass over ``G``, and the update cost
 over X for large k. On sm_90 (H100/H200), float32 rows with d % 4 == 0 are read 16 bytes at a
 time and scattered with float4 atomics (``VECTOR_ROWS``).
 
-All kernels live in one source compiled once (one NVRTC call, cached on disk by CuPy) for float
+All kernels live in one source compiled once per process and device (one NVRTC call) for float
 and double. Nothing here synchronises with the host. cupy is imported only when a function runs,
 so this module imports on machines without it.
 """
@@ -193,7 +193,8 @@ SCALAR_FALLBACK: str | None = None
 
 @functools.cache
 def _module(device_id: int):
-    """The kernels for one device, compiled once (then CuPy's disk cache serves them). Should
+    """The kernels for one device, compiled once per process (CuPy reads modules compiled with
+    name expressions back from its disk cache only in some versions). Should
     the float4 path not compile (its vector atomics need CUDA 12.1+ headers), the module is
     compiled once more without it, ``SCALAR_FALLBACK`` says why, and that module serves every
     kernel: the failure is met once per device, not once per kernel."""
