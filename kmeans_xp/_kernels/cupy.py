@@ -194,10 +194,10 @@ SCALAR_FALLBACK: str | None = None
 @functools.cache
 def _module(device_id: int):
     """The kernels for one device, compiled once per process (CuPy reads modules compiled with
-    name expressions back from its disk cache only in some versions). Should
-    the float4 path not compile (its vector atomics need CUDA 12.1+ headers), the module is
-    compiled once more without it, ``SCALAR_FALLBACK`` says why, and that module serves every
-    kernel: the failure is met once per device, not once per kernel."""
+    name expressions back from its disk cache only in some versions). Should the float4 path
+    not compile (its vector atomics need CUDA 12.1+ headers), the module is compiled once more
+    without it, ``SCALAR_FALLBACK`` says why, and that module serves every kernel: the failure
+    is met once per device, not once per kernel."""
     global SCALAR_FALLBACK
     cp = _cupy()
     module = cp.RawModule(code=SOURCE, options=(), name_expressions=_NAMES)
