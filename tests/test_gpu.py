@@ -381,3 +381,29 @@ def test_free_memory_hook_reports_the_device(gpu):
     X = gpu.asarray(np.ones((10, 3)), "float32")
     free = kernels_for(gpu.xp).free_memory(X)
     assert isinstance(free, int) and free > 0
+
+
+def test_torch_free_memory_counts_only_what_the_chunks_can_use(gpu):
+    """torch's allocator caches freed blocks: torch's own operations can reuse them, CuPy's
+    pool (the CuPy route's buffers) cannot, so only the former counts them as free."""
+    if not gpu.name.startswith("torch"):
+        pytest.skip("torch's caching allocator")
+    import torch
+
+    from kmeans_xp._kernels import torch as torch_kernels
+
+    X = gpu.asarray(np.ones((10, 3)), "float32")
+    kernels = kernels_for(gpu.xp)
+    kernels.free_memory(X)  # the route's check, if it is on, outside the measurement
+    block = torch.empty(2**30, dtype=torch.uint8, device=X.device)
+    del block  # 1 GiB now cached by torch, unused
+    torch.cuda.synchronize()
+    try:
+        free, _ = torch.cuda.mem_get_info(X.device)
+        counted = kernels.free_memory(X) - free
+        if torch_kernels.CUDA_VIA_CUPY:
+            assert counted < 2**29, counted / 2**20
+        else:
+            assert counted >= 2**30 - 2**20, counted / 2**20
+    finally:
+        torch.cuda.empty_cache()
