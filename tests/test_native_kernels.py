@@ -129,7 +129,7 @@ def test_chunk_rows_takes_free_device_memory_into_account():
 def test_chunk_rows_from_what_each_backend_step_allocates():
     """Chunks sized from the backend's own ``step_bytes_per_row``: at 5M x 128, k=8 in float32
     with the default 256 MiB, the CuPy step (an m x k buffer and a vector of ones) takes all
-    rows in one chunk, where three (k + d) blocks a row made 31 chunks."""
+    rows in one chunk, where charging three (k + d) blocks a row makes 31 chunks."""
     from kmeans_xp._kernels import cupy as cupy_kernels
     from kmeans_xp._xp import compat_namespace
 
