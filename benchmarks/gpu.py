@@ -9,7 +9,8 @@ on the GPU (torch) and shared with CuPy through DLPack, without a copy.
     python3 benchmarks/gpu.py --out DIR [--quick]
 
 Run through benchmarks/gpu_check.sh on the GPU machine (see benchmarks/README.md). Writes
-DIR/gpu_<card>.json and prints a table last.
+DIR/gpu_<card>.json again after every measurement and prints each case's table row as the case
+ends, so that a run stopped at its time limit keeps what it measured; the whole table last.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ from kmeans_xp._lloyd import lloyd  # noqa: E402
 from kmeans_xp._xp import array_namespace  # noqa: E402
 from kmeans_xp.datasets import make_blobs  # noqa: E402
 
-# name, n, d, k, timed iterations
+# name, n, d, k, timed iterations; the largest last, as a time limit would cut it first
 CASES = [
+    ("5Mx128_k8", 5_000_000, 128, 8, 8),
     ("2Mx256_k4096", 2_000_000, 256, 4096, 5),
     ("20Mx128_k1024", 20_000_000, 128, 1024, 5),
-    ("5Mx128_k8", 5_000_000, 128, 8, 8),
 ]
 QUICK_CASES = [("200kx64_k1024", 200_000, 64, 1024, 4), ("500kx32_k8", 500_000, 32, 8, 4)]
 WORKING_MEMORY = 256 * 2**20  # KMeans's default
@@ -175,6 +176,18 @@ def blobs_on_gpu(n, d, k, seed):
 
 
 # ------------------------------------------------------------------------------ cases
+class Recorded(dict):
+    """A case's results, the JSON written again at every new entry (``save``)."""
+
+    def __init__(self, save, **items):
+        super().__init__(**items)
+        self.save = save
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.save()
+
+
 def measured(res, key, fn):
     """res[key] = fn(), or the error as text: one failed measurement keeps the others."""
     try:
@@ -189,7 +202,8 @@ def measured(res, key, fn):
     return value
 
 
-def run_case(name, n, d, k, iters):
+def run_case(res, name, n, d, k, iters):
+    """The case's measurements, into ``res`` (a :class:`Recorded`) one by one."""
     log(f"== {name}: n={n} d={d} k={k}")
     t0 = time.perf_counter()
     Xt, C0t = blobs_on_gpu(n, d, k, seed=0)
@@ -199,10 +213,16 @@ def run_case(name, n, d, k, iters):
     log(f"   data on the GPU in {time.perf_counter() - t0:.1f} s")
     cupy_kernels = kernels_for(array_namespace(Xc))
     torch_kernels = kernels_for(array_namespace(Xt))
-    rows = chunk_rows(n, k, d, 4, WORKING_MEMORY, cupy_kernels.free_memory(Xc))
+    # the chunks KMeans would take for each input type (each backend's step_bytes_per_row)
+    rows = chunk_rows(
+        n, k, d, 4, WORKING_MEMORY, cupy_kernels.free_memory(Xc), cupy_kernels.step_bytes_per_row
+    )
+    torch_rows = chunk_rows(
+        n, k, d, 4, WORKING_MEMORY, torch_kernels.free_memory(Xt), torch_kernels.step_bytes_per_row
+    )
     plain_chunk = max(1, min(n, 2**28 // (4 * k)))  # a 256 MiB distance block
-    res = {"n": n, "d": d, "k": k, "x_bytes": n * d * 4, "gemm_flops": 2.0 * n * d * k}
-    res.update(chunk_rows=rows, plain_chunk_rows=plain_chunk)
+    res.update(n=n, d=d, k=k, x_bytes=n * d * 4, gemm_flops=2.0 * n * d * k)
+    res.update(chunk_rows=rows, torch_chunk_rows=torch_rows, plain_chunk_rows=plain_chunk)
 
     t = time.perf_counter()
     measured(res, "xp_cupy_s", lambda: engine_iterations(Xc, C0c, wc, rows, iters)[0])
@@ -214,10 +234,12 @@ def run_case(name, n, d, k, iters):
         measured(res, "xp_cupy_scalar_rows_s", lambda: engine_iterations(Xc, C0c, wc, rows, 3)[0])
     finally:
         cupy_native.VECTOR_ROWS = True
-    measured(res, "xp_torch_s", lambda: engine_iterations(Xt, C0t, wt, rows, iters)[0])
+    measured(res, "xp_torch_s", lambda: engine_iterations(Xt, C0t, wt, torch_rows, iters)[0])
     torch_native.CUDA_VIA_CUPY = False  # torch's own operations, without the CuPy kernels
     try:
-        measured(res, "xp_torch_native_s", lambda: engine_iterations(Xt, C0t, wt, rows, iters)[0])
+        measured(
+            res, "xp_torch_native_s", lambda: engine_iterations(Xt, C0t, wt, torch_rows, iters)[0]
+        )
     finally:
         torch_native.CUDA_VIA_CUPY = True
     measured(
@@ -264,7 +286,9 @@ def run_case(name, n, d, k, iters):
             KMeans(k, init=C0c, n_init=1, max_iter=2, tol=0.0).fit(Xc)
         return peak.extra
 
-    loop = lambda: lloyd(Xt, C0t, wt, max_iter=2, tol=-1.0, kernels=torch_kernels, chunk_rows=rows)  # noqa: E731
+    loop = lambda: lloyd(  # noqa: E731
+        Xt, C0t, wt, max_iter=2, tol=-1.0, kernels=torch_kernels, chunk_rows=torch_rows
+    )
     measured(res, "xp_cupy_loop_peak_bytes", loop_peak_cupy)
 
     def loop_peak_torch():  # torch's allocator, plus CuPy's pool for the CuPy kernels' buffers
@@ -275,7 +299,13 @@ def run_case(name, n, d, k, iters):
     measured(res, "xp_torch_loop_peak_bytes", loop_peak_torch)
     measured(res, "xp_cupy_fit_peak_bytes", fit_peak_cupy)
 
-    return res  # the case's arrays go with this frame; main() then empties both pools
+    def fit_default_init_peak_cupy():  # the whole fit with the default initialisation
+        with CupyPeak() as peak:
+            KMeans(k, n_init=1, max_iter=2, tol=0.0, random_state=0).fit(Xc)
+        return peak.extra
+
+    measured(res, "xp_cupy_fit_default_init_peak_bytes", fit_default_init_peak_cupy)
+    # the case's arrays go with this frame; main() then empties both pools
 
 
 def article_case(repeats=20):
@@ -323,6 +353,19 @@ def _cells(r):
     ]
 
 
+def _table_head():
+    return (
+        f"{'case':>14} {'xp cupy':>8} {'xp torch':>8} {'torch-nat':>9} {'plain':>8} {'sgemm':>8} "
+        f"{'cupy/sgemm':>10} {'plain/cupy':>10} {'plain/xp-torch':>14} {'loop MiB':>8}"
+    )
+
+
+def _row(name, r):
+    if "error" in r:
+        return f"{name:>14} {r['error'][:80]}"
+    return f"{name:>14} " + " ".join(_cells(r))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=".")
@@ -344,43 +387,44 @@ def main():
     }
     log(json.dumps(meta))
     results = {"meta": meta, "cases": {}}
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     path = Path(args.out) / f"gpu_{re.sub(r'[^A-Za-z0-9]+', '_', card).strip('_')}.json"
     t0 = time.perf_counter()
+    from kmeans_xp._kernels import cupy as cupy_native
+
+    def save():
+        meta["cupy_kernels_scalar_fallback"] = cupy_native.SCALAR_FALLBACK  # None: float4 built
+        meta["torch_cupy_route_errors"] = dict(torch_native.CUPY_ROUTE_ERRORS)  # {}: it worked
+        results["wall_s"] = time.perf_counter() - t0
+        path.write_text(json.dumps(results, indent=1))
+
     log("== article: 2000 x 2, k=3 (warm whole fit)")
     try:
         results["article_2000x2_k3"] = article_case()
     except Exception as exc:
         log(f"   article case failed: {type(exc).__name__}: {exc}")
         results["article_2000x2_k3"] = {"error": f"{type(exc).__name__}: {exc}"}
+    save()
     for name, n, d, k, iters in QUICK_CASES if args.quick else CASES:
         if args.only and not re.search(args.only, name):
             continue
+        results["cases"][name] = res = Recorded(save)
         try:
-            results["cases"][name] = run_case(name, n, d, k, iters)
+            run_case(res, name, n, d, k, iters)
         except Exception as exc:  # keep the other cases
             log(f"   {name} failed: {type(exc).__name__}: {exc}")
-            results["cases"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            res["error"] = f"{type(exc).__name__}: {exc}"
         cupy.get_default_memory_pool().free_all_blocks()
         torch.cuda.empty_cache()
-        path.write_text(json.dumps(results, indent=1))
-    results["wall_s"] = time.perf_counter() - t0
-    from kmeans_xp._kernels import cupy as cupy_native
-
-    meta["cupy_kernels_scalar_fallback"] = cupy_native.SCALAR_FALLBACK  # None: float4 path built
-    meta["torch_cupy_route_error"] = torch_native.CUPY_ROUTE_ERROR  # None: the route worked
-    path.write_text(json.dumps(results, indent=1))
+        save()
+        log(_table_head())
+        log(_row(name, res))
+    save()
 
     log(f"\n{card}, strict float32, per Lloyd iteration (ms); ratios as the issue states them")
-    head = (
-        f"{'case':>14} {'xp cupy':>8} {'xp torch':>8} {'torch-nat':>9} {'plain':>8} {'sgemm':>8} "
-        f"{'cupy/sgemm':>10} {'plain/cupy':>10} {'plain/xp-torch':>14} {'loop MiB':>8}"
-    )
-    log(head)
+    log(_table_head())
     for name, r in results["cases"].items():
-        if "error" in r:
-            log(f"{name:>14} {r['error'][:80]}")
-            continue
-        log(f"{name:>14} " + " ".join(_cells(r)))
+        log(_row(name, r))
     art = results["article_2000x2_k3"]
     fits = {lib: _ms(art.get(lib, {}).get("fit_s")) for lib in ("cupy", "torch")}
     log(

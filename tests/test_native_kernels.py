@@ -2,7 +2,9 @@
 
 torch: both update paths (one-hot product and scatter), chunk boundaries, ties, dtypes and the
 fused step, on CPU tensors (the generic native-vs-portable test in test_kernels.py covers the
-rest). CuPy: the module imports without cupy, its CUDA source compiles (when nvcc is on the PATH)
+rest), and the CUDA route's decisions (through CuPy, out of memory, given up) on CPU tensors with
+a NumPy stand-in for CuPy. CuPy: the module imports without cupy, its CUDA source compiles
+(NVRTC and ptxas for sm_80 and sm_90, tests/cuda_build.py), its Python side runs on the stand-in,
 and a NumPy model of the assign kernel's warp algorithm (lane-strided first minimum, butterfly
 reduction, tie to the lowest column) gives NumPy's argmin; the kernels themselves run only in
 tests/test_gpu.py, on a GPU.
@@ -12,8 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import shutil
-import subprocess
+import os
 import sys
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 
 from kmeans_xp._kernels import chunk_rows, kernels_for, portable
+from tests import cuda_build
 
 torch = pytest.importorskip("torch")
 
@@ -126,6 +128,27 @@ def test_chunk_rows_takes_free_device_memory_into_account():
     assert small * 3 * (k + d) * 4 <= 2**23 < (small + 1) * 3 * (k + d) * 4
 
 
+def test_chunk_rows_from_what_each_backend_step_allocates():
+    """Chunks sized from the backend's own ``step_bytes_per_row``: at 5M x 128, k=8 in float32
+    with the default 256 MiB, the CuPy step (an m x k buffer and a vector of ones) takes all
+    rows in one chunk, where charging three (k + d) blocks a row makes 31 chunks."""
+    from kmeans_xp._kernels import cupy as cupy_kernels
+    from kmeans_xp._xp import compat_namespace
+
+    n, k, d, budget = 5_000_000, 8, 128, 256 * 2**20
+    assert -(-n // chunk_rows(n, k, d, 4, budget)) == 31
+    assert chunk_rows(n, k, d, 4, budget, None, cupy_kernels.step_bytes_per_row(k, d, 4)) == n
+    # large k: the m x k buffer is the whole of it
+    rows = chunk_rows(n, 1024, d, 4, budget, None, cupy_kernels.step_bytes_per_row(1024, d, 4))
+    assert rows == budget // (1024 * 4)
+    torch_hook = kernels_for(compat_namespace(torch)).step_bytes_per_row
+    assert torch_hook is torch_kernels.step_bytes_per_row
+    # torch's own operations: the m x k buffer and one m x d block at a time
+    assert torch_hook(k, d, 4) == (k + d) * 4 + 16
+    rows = chunk_rows(n, k, d, 4, budget, 2**24, torch_hook(k, d, 4))  # 16 MiB free: half of it
+    assert rows * torch_hook(k, d, 4) <= 2**23 < (rows + 1) * torch_hook(k, d, 4)
+
+
 # ------------------------------------------------------------------------------------ CuPy
 def test_cupy_module_imports_without_cupy(monkeypatch):
     from kmeans_xp._kernels import cupy as native
@@ -138,26 +161,48 @@ def test_cupy_module_imports_without_cupy(monkeypatch):
         native.free_memory(None)  # cupy is imported only when a kernel runs
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on the PATH")
-def test_cupy_kernel_source_compiles(tmp_path):
+def _cuda_toolchain_or_skip():
+    """NVRTC and ptxas (their wheels, or a CUDA toolkit); CI sets KMEANS_XP_REQUIRE_CUDA_COMPILE
+    so that a missing toolchain fails there instead of skipping."""
+    if cuda_build.find_nvrtc() and cuda_build.find_ptxas():
+        return
+    if os.environ.get("KMEANS_XP_REQUIRE_CUDA_COMPILE"):
+        pytest.fail(
+            "NVRTC or ptxas not found (pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-nvcc-cu12)"
+        )
+    pytest.skip("NVRTC or ptxas not found")
+
+
+@pytest.mark.parametrize("arch", cuda_build.ARCHS)
+@pytest.mark.parametrize("variant", list(cuda_build.VARIANTS))
+def test_cupy_kernel_source_compiles(arch, variant):
+    """The source as CuPy compiles it (NVRTC, the same name expressions), assembled by ptxas:
+    no error, no warning, no spill, no local memory (build() raises on any)."""
+    _cuda_toolchain_or_skip()
     from kmeans_xp._kernels import cupy as native
 
-    instances = []
-    for T in ("float", "double"):
-        instances.append(
-            f"template __global__ void assign_rows<{T}>({T}*, const {T}*, const {T}*, const {T}*,"
-            f" const {T}*, long long*, {T}*, {T}*, {T}*, long long, int, int, int, int);"
-        )
-    source = tmp_path / "kernels.cu"
-    source.write_text(native.SOURCE + "\n".join(instances) + "\n")
-    for extra in ([], ["-DKMEANS_XP_SCALAR_ROWS"]):
-        out = subprocess.run(
-            ["nvcc", "-arch=sm_90", "-cubin", "-Xptxas", "-v", *extra,
-             "-o", str(tmp_path / "k.cubin"), str(source)],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        assert "bytes spill" not in out.stderr.replace("0 bytes spill", "")
+    resources = cuda_build.build(native.SOURCE, native._NAMES, arch, cuda_build.VARIANTS[variant])
+    for name, r in resources.items():
+        print(f"{arch} {variant} {name}: {r}")  # shown by pytest -rA: the CI report
+        assert r.spill_store_bytes == r.spill_load_bytes == r.stack_bytes == 0, (name, r)
+        # 256 threads a block: at most 64 registers keeps 4 blocks (32 warps) on a multiprocessor
+        assert r.registers <= 64, (name, r)
+
+
+def test_cuda_build_check_fails_on_warnings_and_local_memory():
+    """The compile check is not vacuous: a warning from NVRTC and a local array from ptxas fail."""
+    _cuda_toolchain_or_skip()
+    unused = 'extern "C" __global__ void f(float* x) { int unused = 3; x[threadIdx.x] = 1.f; }'
+    with pytest.raises(cuda_build.CompileError, match="never referenced"):
+        cuda_build.nvrtc_ptx(unused, (), "sm_90")
+    local = (
+        'extern "C" __global__ void f(float* x, int i) {'
+        " volatile float a[64]; for (int j = 0; j < 64; ++j) a[(j * i) & 63] = x[j];"
+        " x[threadIdx.x] = a[i & 63]; }"
+    )
+    ptx, _ = cuda_build.nvrtc_ptx(local, (), "sm_90")
+    with pytest.raises(cuda_build.CompileError, match="Local memory used"):
+        cuda_build.ptxas(ptx, "sm_90")
 
 
 def _warp_model_assign(G, c_sq, X, C):
@@ -237,8 +282,8 @@ def _fake(a):
 
 
 class _FakeKernel:
-    def __init__(self, name, calls):
-        self.name, self.calls = name, calls
+    def __init__(self, name, calls, launched_rows):
+        self.name, self.calls, self.launched_rows = name, calls, launched_rows
 
     def __call__(self, grid, block, args):
         assert len(grid) == 1 and block == (256,) and grid[0] * 8 >= args[-5] >= 1
@@ -253,20 +298,23 @@ class _FakeKernel:
         # the float4 path: float rows of 16 bytes' multiples, never for double
         assert vec4 == (T == np.float32 and d % 4 == 0), (self.name, mode, vec4, T, d)
         self.calls.append((self.name, mode))
-        assert self.name.startswith("assign_rows")
-        G, c_sq, X, C, w, labels, sqdist, sums, weights = arrays
-        assert G.shape == (m, k) and X.shape == (m, d) and C.shape == (k, d)
-        assert c_sq.shape == (k,) and labels.shape == sqdist.shape == (m,)
-        assert labels.dtype == np.int64 and {G.dtype, X.dtype, C.dtype, sqdist.dtype} == {T}
-        best = (G + c_sq).argmin(1)
-        labels[:] = best
-        sqdist[:] = ((X - C[best]) ** 2).sum(1)
-        if mode == 1:
-            self._scatter(X, best, w, sums, weights, m, k, d, T)
-        elif mode == 2:
-            assert w.shape == (m,)
-            G[:] = 0
-            G[np.arange(m), best] = w
+        self.launched_rows.append(m)
+        if self.name.startswith("assign_rows"):
+            G, c_sq, X, C, w, labels, sqdist, sums, weights = arrays
+            assert G.shape == (m, k) and X.shape == (m, d) and C.shape == (k, d)
+            assert c_sq.shape == (k,) and labels.shape == sqdist.shape == (m,)
+            assert labels.dtype == np.int64 and {G.dtype, X.dtype, C.dtype, sqdist.dtype} == {T}
+            best = (G + c_sq).argmin(1)
+            labels[:] = best
+            sqdist[:] = ((X - C[best]) ** 2).sum(1)
+            if mode == 1:
+                self._scatter(X, best, w, sums, weights, m, k, d, T)
+            elif mode == 2:
+                assert w.shape == (m,)
+                G[:] = 0
+                G[np.arange(m), best] = w
+            else:
+                assert mode == 0
         else:
             assert mode == 0
 
@@ -283,13 +331,18 @@ class _FakeCompileError(Exception):
 
 
 class _FakeModule:
-    def __init__(self, calls, fails):
-        self.calls, self.fails = calls, fails
+    def __init__(self, fake, fails):
+        self.fake, self.fails, self.compiled = fake, fails, False
+
+    def compile(self):
+        self.fake.compiles += 1
+        if self.fails:
+            raise _FakeCompileError("error: no instance of overloaded function atomicAdd")
+        self.compiled = True
 
     def get_function(self, name):
-        if self.fails:  # CuPy compiles at the first get_function
-            raise _FakeCompileError("error: no instance of overloaded function atomicAdd")
-        return _FakeKernel(name, self.calls)
+        assert self.compiled, "get_function on a module that did not compile"
+        return _FakeKernel(name, self.fake.calls, self.fake.launched_rows)
 
 
 class _FakeCupy:
@@ -297,7 +350,9 @@ class _FakeCupy:
 
     def __init__(self):
         self.calls = []
+        self.launched_rows = []
         self.modules = 0
+        self.compiles = 0
         self.vector_atomics_compile = True
         self.cuda = SimpleNamespace(compiler=SimpleNamespace(CompileException=_FakeCompileError))
 
@@ -306,7 +361,7 @@ class _FakeCupy:
         assert "assign_rows" in code and len(name_expressions) == 2
         assert options in ((), ("-DKMEANS_XP_SCALAR_ROWS",))
         fails = not self.vector_atomics_compile and options == ()
-        return _FakeModule(self.calls, fails)
+        return _FakeModule(self, fails)
 
     def ascontiguousarray(self, a):
         return _fake(np.ascontiguousarray(a))
@@ -386,21 +441,48 @@ def test_cupy_module_glue_with_strided_rows(fake_cupy):
     np.testing.assert_allclose(sums, ref.sums, rtol=1e-12, atol=1e-12)
 
 
-def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
-    """The torch side of the CUDA route (tensors shared through DLPack, results back as
-    tensors), run on CPU tensors with the NumPy stand-in for CuPy."""
+class _FakePool:
+    def __init__(self):
+        self.released = 0
+
+    def free_bytes(self):
+        return 7
+
+    def free_all_blocks(self):
+        self.released += 1
+
+
+@pytest.fixture
+def torch_route(fake_cupy, monkeypatch):
+    """The torch side of the CUDA route on CPU tensors: the CuPy kernel module running on the
+    NumPy stand-in, tensors shared through DLPack, the route's state fresh."""
     native, fake = fake_cupy
     fake.from_dlpack = lambda t: _fake(np.from_dlpack(t))
+    fake.pool = _FakePool()
+    fake.get_default_memory_pool = lambda: fake.pool
+    fake.cuda.Device = lambda index: _FakeDevice()
 
     @contextlib.contextmanager
     def same_stream(device):
         yield fake
 
-    monkeypatch.setattr(torch_kernels, "_via_cupy", lambda X: native)
+    monkeypatch.setattr(torch_kernels, "_on_cuda", lambda device: True)
+    monkeypatch.setattr(torch_kernels, "_cupy_import", lambda: (native, None))
     monkeypatch.setattr(torch_kernels, "_torch_stream_for_cupy", same_stream)
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", True)
+    monkeypatch.setattr(torch_kernels, "CUPY_ROUTE_ERRORS", {})
+    monkeypatch.setattr(torch_kernels, "_PROBED", set())
+    return native, fake
+
+
+def test_torch_cuda_route_through_the_cupy_kernels(torch_route):
+    """Tensors shared through DLPack, results back as tensors; the kernels checked once, with
+    a two-row step, at the first use of the device."""
+    native, fake = torch_route
     X, C, w = _data(9, 120, 5, 40, "float32")
     Xt, Ct, wt = torch.asarray(X).requires_grad_(), torch.asarray(C), torch.asarray(w)
     step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=50)
+    assert fake.launched_rows[0] == 2 and torch_kernels._PROBED == {"cpu"}
     labels, sqdist = torch_kernels.assign(Xt, Ct, chunk_rows=50)
     ref = portable.lloyd_step(X, C, w, chunk_rows=50)
     for got in (step.labels, step.sqdist, step.sums, step.weights, labels, sqdist):
@@ -410,6 +492,126 @@ def test_torch_cuda_route_through_the_cupy_kernels(fake_cupy, monkeypatch):
     np.testing.assert_allclose(step.sums.numpy(), ref.sums, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(step.weights.numpy(), ref.weights, rtol=1e-5)
     assert {name for name, _ in fake.calls} == {"assign_rows<float>"}
+    assert fake.launched_rows.count(2) == 1  # one check only
+    # the bytes of 50 rows of torch's own step, spent on the CuPy step's smaller rows
+    rows = 50 * torch_kernels.step_bytes_per_row(40, 5, 4) // native.step_bytes_per_row(40, 5, 4)
+    assert rows > 50 and max(fake.launched_rows) == rows
+    assert torch_kernels.CUPY_ROUTE_ERRORS == {}
+
+
+class _FakeOutOfMemory(MemoryError):  # CuPy's OutOfMemoryError is a MemoryError
+    pass
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_torch_cuda_route_survives_out_of_memory(torch_route, monkeypatch, failures):
+    """Out of memory is not an incapability: the cached memory is released and the call tried
+    again; failing again, that call alone runs on torch's own operations, and the next call
+    goes through CuPy again, without a warning."""
+    native, fake = torch_route
+    released = []
+    monkeypatch.setattr(torch_kernels, "_release_cached_memory", released.append)
+    X, C, w = (torch.asarray(a) for a in _data(14, 90, 6, 5, "float32"))
+    torch_kernels.assign(X, C, chunk_rows=30)  # the device's check, passed
+    real, left = native.fused_step, [failures]
+
+    def short_of_memory(*args, **kwargs):
+        if left[0]:
+            left[0] -= 1
+            raise _FakeOutOfMemory("out of memory to allocate 4096 bytes")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(native, "fused_step", short_of_memory)
+    fake.calls.clear()
+    step = torch_kernels.lloyd_step(X, C, w, chunk_rows=30)
+    ref = portable.lloyd_step(X, C, w, chunk_rows=30)
+    np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
+    np.testing.assert_allclose(step.sums.numpy(), ref.sums.numpy(), rtol=1e-5, atol=1e-5)
+    assert released == [X.device]  # released once, tried once more
+    chunks = -(-90 // torch_kernels._route_rows(native, 30, X, 5))
+    assert len(fake.calls) == (chunks if failures == 1 else 0)  # CuPy, or torch
+    fake.calls.clear()
+    torch_kernels.lloyd_step(X, C, w, chunk_rows=30)
+    assert len(fake.calls) == chunks  # the route is still on
+    assert torch_kernels.CUPY_ROUTE_ERRORS == {}
+
+
+def test_torch_cuda_route_raises_other_errors_after_the_check(torch_route, monkeypatch):
+    """A failure that is neither an incapability (the device passed its check) nor out of
+    memory is a fault to see, not to hide behind the slower path."""
+    native, _ = torch_route
+    X, C, w = (torch.asarray(a) for a in _data(15, 40, 3, 4, "float32"))
+    torch_kernels.assign(X, C, chunk_rows=30)
+
+    def broken(*args, **kwargs):
+        raise ValueError("bad launch")
+
+    monkeypatch.setattr(native, "fused_step", broken)
+    with pytest.raises(ValueError, match="bad launch"):
+        torch_kernels.lloyd_step(X, C, w, chunk_rows=30)
+    assert torch_kernels.CUPY_ROUTE_ERRORS == {}
+
+
+def test_torch_cuda_route_given_up_on_a_device_where_the_kernels_fail(torch_route, monkeypatch):
+    """Kernels that fail their first run on a device (no kernel image for it, say) turn the
+    route off there for good: warned once, the reason kept, torch's own operations."""
+    native, fake = torch_route
+
+    def no_image(*args, **kwargs):
+        raise RuntimeError("no kernel image is available for execution on the device")
+
+    monkeypatch.setattr(native, "fused_step", no_image)
+    X, C, w = _data(11, 50, 3, 4)
+    Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
+    with pytest.warns(RuntimeWarning, match="own operations.*no kernel image"):
+        step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)
+    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20)
+    np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
+    assert torch_kernels.CUPY_ROUTE_ERRORS == {
+        "cpu": "RuntimeError: no kernel image is available for execution on the device"
+    }
+    torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)  # no second warning, no second check
+    torch_kernels.assign(Xt, Ct, chunk_rows=20)
+    assert fake.calls == [] and torch_kernels._PROBED == set()
+
+
+def test_torch_cuda_route_given_up_when_cupy_fails_to_import(monkeypatch, tmp_path):
+    """A CuPy that is installed but fails to import with any error (a CuPy for another CUDA
+    raises RuntimeError, not ImportError) is given up once, with a warning."""
+    package = tmp_path / "cupy"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        'raise RuntimeError("CUDA driver version is insufficient for CUDA runtime version")\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(torch_kernels, "_on_cuda", lambda device: True)
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", True)
+    monkeypatch.setattr(torch_kernels, "CUPY_ROUTE_ERRORS", {})
+    torch_kernels._cupy_import.cache_clear()
+    try:
+        X = torch.ones((3, 2))
+        with pytest.warns(RuntimeWarning, match="any device.*driver version is insufficient"):
+            assert torch_kernels._via_cupy(X) is None
+        assert torch_kernels._via_cupy(X) is None  # no second warning (an error under pytest)
+        assert torch_kernels.CUPY_ROUTE_ERRORS["import"].startswith("RuntimeError: CUDA driver")
+    finally:
+        torch_kernels._cupy_import.cache_clear()
+
+
+def test_torch_cuda_free_memory_counts_the_pool_the_chunks_come_from(torch_route, monkeypatch):
+    """On the CuPy route the chunks' buffers come from CuPy's pool, which cannot use what
+    torch's allocator caches; on torch's own operations that cache is usable."""
+    _, fake = torch_route
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1000, 10**6))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 500)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 100)
+    X = torch.ones((4, 3))
+    assert torch_kernels.free_memory(X) == 1000 + fake.pool.free_bytes()
+    # float16 is not on the CuPy route
+    assert torch_kernels.free_memory(torch.ones((4, 3), dtype=torch.float16)) == 1000 + 400
+    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", False)
+    assert torch_kernels.free_memory(X) == 1000 + 400
 
 
 def test_cupy_kernels_compile_without_the_float4_path_when_it_fails(fake_cupy, monkeypatch):
@@ -420,24 +622,105 @@ def test_cupy_kernels_compile_without_the_float4_path_when_it_fails(fake_cupy, m
     labels, _ = native.assign(_fake(X), _fake(C), chunk_rows=20)
     np.testing.assert_array_equal(labels, portable.assign(X, C, chunk_rows=20)[0])
     assert "atomicAdd" in native.SCALAR_FALLBACK and fake.modules == 2
+    # the other kernels come from the module that compiled: the failure is not met again
+    native.lloyd_step(_fake(X), _fake(C), _fake(np.ones(64, np.float32)), chunk_rows=20)
+    native.assign(_fake(X.astype(np.float64)), _fake(C.astype(np.float64)), chunk_rows=20)
+    assert fake.modules == 2 and fake.compiles == 2
+    assert {name for name, _ in fake.calls} == {"assign_rows<float>", "assign_rows<double>"}
 
 
-def test_torch_cuda_route_falls_back_to_torch_when_cupy_fails(monkeypatch):
-    @contextlib.contextmanager
-    def broken(device):
-        raise RuntimeError("cupy built for another CUDA")
-        yield
+def test_cupy_kernels_refuse_operands_of_another_dtype_or_shape(fake_cupy):
+    native, fake = fake_cupy
+    X, C, w = (_fake(a) for a in _data(12, 30, 4, 3, "float32"))
+    with pytest.raises(TypeError, match=r"centres must be \(k, 4\) float32.*float64"):
+        native.lloyd_step(X, _fake(np.asarray(C, np.float64)), w, chunk_rows=10)
+    with pytest.raises(TypeError, match=r"centres must be \(k, 4\).*\(3, 3\)"):
+        native.assign(X, _fake(np.asarray(C)[:, :3]), chunk_rows=10)
+    with pytest.raises(TypeError, match=r"weights must be \(30,\) float32.*float64"):
+        native.lloyd_step(X, C, _fake(np.asarray(w, np.float64)), chunk_rows=10)
+    with pytest.raises(TypeError, match=r"weights must be \(30,\).*\(29,\)"):
+        native.lloyd_step(X, C, w[:29], chunk_rows=10)
+    assert fake.calls == []  # nothing was launched
 
-    from kmeans_xp._kernels import cupy as cupy_kernels
 
-    monkeypatch.setattr(torch_kernels, "_via_cupy", lambda X: cupy_kernels)
-    monkeypatch.setattr(torch_kernels, "_torch_stream_for_cupy", broken)
-    monkeypatch.setattr(torch_kernels, "CUDA_VIA_CUPY", True)
-    monkeypatch.setattr(torch_kernels, "CUPY_ROUTE_ERROR", None)
-    X, C, w = _data(11, 50, 3, 4)
-    Xt, Ct, wt = torch.asarray(X), torch.asarray(C), torch.asarray(w)
-    step = torch_kernels.lloyd_step(Xt, Ct, wt, chunk_rows=20)
-    ref = portable.lloyd_step(Xt, Ct, wt, chunk_rows=20)
-    np.testing.assert_array_equal(step.labels.numpy(), ref.labels.numpy())
-    assert not torch_kernels.CUDA_VIA_CUPY
-    assert torch_kernels.CUPY_ROUTE_ERROR == "RuntimeError: cupy built for another CUDA"
+@pytest.mark.parametrize("k", [4, 40])
+def test_cupy_chunks_of_strided_rows_keep_their_copy_within_the_budget(fake_cupy, k):
+    """A chunk of rows that are not contiguous is copied: the chunks are then cut so that the
+    copy and the buffers take no more than ``step_bytes_per_row`` bytes a row of chunk_rows."""
+    native, fake = fake_cupy
+    X, _, w = _data(13, 600, 16, k, "float32")
+    Xs, ws = _fake(X)[::2], _fake(w[::2])  # 300 strided rows
+    step = native.lloyd_step(Xs, _fake(X[:k].copy()), ws, chunk_rows=120)
+    ref = portable.lloyd_step(X[::2], X[:k].copy(), w[::2], chunk_rows=120)
+    np.testing.assert_array_equal(step.labels, ref.labels)
+    per_row = native.step_bytes_per_row(k, 16, 4)
+    assert fake.launched_rows and all(
+        m * (per_row + 16 * 4) <= 120 * per_row for m in fake.launched_rows
+    )
+    fake.launched_rows.clear()
+    native.lloyd_step(_fake(X), _fake(X[:k].copy()), _fake(w), chunk_rows=120)
+    assert max(fake.launched_rows) == 120  # contiguous rows: the chunks as given
+
+
+def test_torch_stream_handed_to_cupy_inside_the_tensors_device(monkeypatch):
+    """torch's current stream reaches CuPy through the CUDA stream protocol where CuPy has
+    ``Stream.from_external`` (14+, which deprecates ExternalStream), through ExternalStream
+    before that, as CuPy's null stream when it is the legacy default stream; and the stream is
+    made and used inside the tensor's device (device 1 here), not the current one."""
+    events = []
+
+    class Device:
+        def __init__(self, index):
+            self.index = index
+
+        def __enter__(self):
+            events.append(("enter device", self.index))
+
+        def __exit__(self, *exc):
+            events.append(("leave device", self.index))
+
+    class Stream:
+        null = "null stream"
+
+        def __init__(self, ptr):
+            self.ptr = ptr
+
+        @classmethod
+        def from_external(cls, obj):
+            version, ptr = obj.__cuda_stream__()
+            assert version == 0
+            events.append(("from_external", ptr))
+            return cls(ptr)
+
+        def __enter__(self):
+            events.append(("use stream", self.ptr))
+
+        def __exit__(self, *exc):
+            events.append(("leave stream", self.ptr))
+
+    fake = SimpleNamespace(cuda=SimpleNamespace(Device=Device, Stream=Stream))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    current = {"ptr": 0xBEEF}
+    monkeypatch.setattr(
+        torch.cuda,
+        "current_stream",
+        lambda device: (
+            events.append(("current stream of", device.index))
+            or SimpleNamespace(cuda_stream=current["ptr"])
+        ),
+    )
+    device = SimpleNamespace(index=1, type="cuda")
+    with torch_kernels._torch_stream_for_cupy(device) as cp:
+        assert cp is fake
+    assert events == [
+        ("enter device", 1),
+        ("current stream of", 1),
+        ("from_external", 0xBEEF),
+        ("use stream", 0xBEEF),
+        ("leave stream", 0xBEEF),
+        ("leave device", 1),
+    ]
+    assert torch_kernels._cupy_stream(fake, 0, 1) == "null stream"
+    del Stream.from_external  # an older CuPy
+    fake.cuda.ExternalStream = lambda ptr, index: ("ExternalStream", ptr, index)
+    assert torch_kernels._cupy_stream(fake, 0xBEEF, 1) == ("ExternalStream", 0xBEEF, 1)

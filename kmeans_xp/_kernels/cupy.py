@@ -12,7 +12,7 @@ an H200, ../shared/PERFORMANCE.md) with one pass over ``G``, and the update cost
 over X for large k. On sm_90 (H100/H200), float32 rows with d % 4 == 0 are read 16 bytes at a
 time and scattered with float4 atomics (``VECTOR_ROWS``).
 
-All kernels live in one source compiled once (one NVRTC call, cached on disk by CuPy) for float
+All kernels live in one source compiled once per process and device (one NVRTC call) for float
 and double. Nothing here synchronises with the host. cupy is imported only when a function runs,
 so this module imports on machines without it.
 """
@@ -157,28 +157,35 @@ def _cupy():
     return cupy
 
 
-@functools.cache
-def _module(device_id: int, options: tuple = ()):
-    """The kernels for one device; CuPy compiles them (once, then from its disk cache) at the
-    first ``get_function``."""
-    return _cupy().RawModule(code=SOURCE, options=options, name_expressions=_NAMES)
-
-
 # why the kernels were compiled without the float4 path, if they were (None: they were not)
 SCALAR_FALLBACK: str | None = None
 
 
 @functools.cache
-def _function(device_id: int, name: str):
-    """One kernel of the module, kept: ``get_function`` builds a new RawKernel at every call.
-    Should the float4 path not compile (its vector atomics need CUDA 12.1+ headers), the module
-    is compiled again without it, and ``SCALAR_FALLBACK`` says why."""
+def _module(device_id: int):
+    """The kernels for one device, compiled once per process (CuPy reads modules compiled with
+    name expressions back from its disk cache only in some versions). Should the float4 path
+    not compile (its vector atomics need CUDA 12.1+ headers), the module is compiled once more
+    without it, ``SCALAR_FALLBACK`` says why, and that module serves every kernel: the failure
+    is met once per device, not once per kernel."""
     global SCALAR_FALLBACK
+    cp = _cupy()
+    module = cp.RawModule(code=SOURCE, options=(), name_expressions=_NAMES)
     try:
-        return _module(device_id).get_function(name)
-    except _cupy().cuda.compiler.CompileException as exc:
+        module.compile()
+    except cp.cuda.compiler.CompileException as exc:
         SCALAR_FALLBACK = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return _module(device_id, ("-DKMEANS_XP_SCALAR_ROWS",)).get_function(name)
+        module = cp.RawModule(
+            code=SOURCE, options=("-DKMEANS_XP_SCALAR_ROWS",), name_expressions=_NAMES
+        )
+        module.compile()
+    return module
+
+
+@functools.cache
+def _function(device_id: int, name: str):
+    """One kernel of the module, kept: ``get_function`` builds a new RawKernel at every call."""
+    return _module(device_id).get_function(name)
 
 
 def _kernel(name: str, X: Any):
@@ -189,6 +196,37 @@ def _kernel(name: str, X: Any):
 def _native(X: Any) -> bool:
     """The kernels cover float32 and float64; anything else goes the portable way."""
     return X.dtype in (np.float32, np.float64)
+
+
+def _check_operands(X: Any, C: Any, w: Any = None) -> None:
+    """The kernels read C and w as raw pointers to X's element type and shape: anything else
+    would be read as garbage, so it is refused here with what was received."""
+    n, d = X.shape
+    if C is not None and (C.ndim != 2 or C.shape[1] != d or C.dtype != X.dtype):
+        raise TypeError(
+            f"centres must be (k, {d}) {X.dtype} like X; got {tuple(C.shape)} {C.dtype}"
+        )
+    if w is not None and (w.shape != (n,) or w.dtype != X.dtype):
+        raise TypeError(f"weights must be ({n},) {X.dtype} like X; got {tuple(w.shape)} {w.dtype}")
+
+
+def step_bytes_per_row(k: int, d: int, itemsize: int) -> int:
+    """Bytes a chunk's temporaries take per row of the chunk: the m x k product buffer (which
+    the small-k update reuses as its one-hot block) and, for small k, a vector of ones.
+    Rows that are not contiguous are copied chunk by chunk as well: the chunks are then cut
+    smaller so that the copy fits in the same budget (``_launch_rows``)."""
+    return (k + (1 if k <= SMALL_K else 0)) * itemsize
+
+
+def _launch_rows(X: Any, chunk_rows: int, k: int) -> int:
+    """Rows per chunk: ``chunk_rows``, or fewer when X's rows are not contiguous, so that the
+    chunk's copy (m x d) and its buffers together stay within what ``chunk_rows`` rows of
+    ``step_bytes_per_row`` were given."""
+    if X.flags.c_contiguous:
+        return chunk_rows
+    itemsize, d = X.dtype.itemsize, X.shape[1]
+    per_row = step_bytes_per_row(k, d, itemsize)
+    return max(1, chunk_rows * per_row // (per_row + d * itemsize))
 
 
 def _launch(kernel, arrays: tuple, m: int, k: int, d: int, mode: int, vec4: bool) -> None:
@@ -216,7 +254,21 @@ def free_memory(X: Any) -> int:
     cp = _cupy()
     with X.device:
         free, _ = cp.cuda.runtime.memGetInfo()
-        return int(free + cp.get_default_memory_pool().free_bytes())
+    return int(free + pool_free_bytes(X.device.id))
+
+
+def pool_free_bytes(device_id: int) -> int:
+    """Bytes CuPy's memory pool holds unused on a device (its chunks can reuse them)."""
+    cp = _cupy()
+    with cp.cuda.Device(device_id):
+        return int(cp.get_default_memory_pool().free_bytes())
+
+
+def release_pool(device_id: int) -> None:
+    """Hand the blocks CuPy's memory pool holds unused on a device back to the driver."""
+    cp = _cupy()
+    with cp.cuda.Device(device_id):
+        cp.get_default_memory_pool().free_all_blocks()
 
 
 class _Centres:
@@ -256,14 +308,16 @@ def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
     """Nearest centre of every row of ``X`` (int64) and the squared distance to it."""
     if not _native(X):
         return portable.assign(X, C, chunk_rows=chunk_rows)
+    _check_operands(X, C)
     cp = _cupy()
     n, k = X.shape[0], C.shape[0]
+    rows_per_chunk = _launch_rows(X, chunk_rows, k)
     with X.device:
         cent = _Centres(C)
         labels = cp.empty((n,), dtype=cp.int64)
         sqdist = cp.empty((n,), dtype=X.dtype)
-        buf = cp.empty((min(chunk_rows, n), k), dtype=X.dtype)
-        for start, stop in row_chunks(n, chunk_rows):
+        buf = cp.empty((min(rows_per_chunk, n), k), dtype=X.dtype)
+        for start, stop in row_chunks(n, rows_per_chunk):
             views = (buf[: stop - start], labels[start:stop], sqdist[start:stop])
             # w, sums and weights are not read in this mode: any valid pointer will do
             _assign_chunk(_rows(X, start, stop), cent, *views, sqdist, sqdist, sqdist, _ASSIGN)
@@ -282,9 +336,11 @@ def lloyd_step(
 def fused_step(X: Any, C: Any, w: Any, *, chunk_rows: int) -> tuple[Any, Any, Any, Any]:
     """``(labels, sqdist, sums, weights)`` of one step on native input, one fused kernel per
     chunk (torch CUDA tensors come here too, through DLPack)."""
+    _check_operands(X, C, w)
     cp = _cupy()
     n, d = X.shape
     k = C.shape[0]
+    rows_per_chunk = _launch_rows(X, chunk_rows, k)
     with X.device:
         cent = _Centres(C)
         w = cp.ascontiguousarray(w)
@@ -292,10 +348,10 @@ def fused_step(X: Any, C: Any, w: Any, *, chunk_rows: int) -> tuple[Any, Any, An
         sqdist = cp.empty((n,), dtype=X.dtype)
         sums = cp.zeros((k, d), dtype=X.dtype)
         weights = cp.zeros((k,), dtype=X.dtype)
-        buf = cp.empty((min(chunk_rows, n), k), dtype=X.dtype)
+        buf = cp.empty((min(rows_per_chunk, n), k), dtype=X.dtype)
         small_k = k <= SMALL_K
         ones = cp.ones((buf.shape[0],), dtype=X.dtype) if small_k else None
-        for start, stop in row_chunks(n, chunk_rows):
+        for start, stop in row_chunks(n, rows_per_chunk):
             rows, scratch = _rows(X, start, stop), buf[: stop - start]
             views = (labels[start:stop], sqdist[start:stop], w[start:stop])
             _assign_chunk(
