@@ -6,6 +6,8 @@ ci_fresh_venv() {
     CI_VENV_PARENT="$(mktemp -d "${TMPDIR:-/tmp}/kmeans-xp-ci.XXXXXX")"
     trap 'rm -rf "$CI_VENV_PARENT"' EXIT
     python3 -m venv "$CI_VENV_PARENT/venv"
+    # the tests the README's run skipped for want of torch or JAX (ci/record_skips.py)
+    export CI_SKIPPED_FILE="$CI_VENV_PARENT/skipped-without-extras.txt"
     # shellcheck disable=SC1091
     source "$CI_VENV_PARENT/venv/bin/activate"
     echo "ci: fresh virtual environment with $(python --version), pip $(python -m pip --version | cut -d' ' -f2)"

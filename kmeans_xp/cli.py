@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
         "fit",
         help="cluster a CSV or .npy file",
         description="Cluster the rows of INPUT (CSV with an optional header, or .npy) into K "
-        "clusters. Output files are written only when the fit succeeded.",
+        "clusters. Outputs are checked before the fit and written only when it succeeded.",
     )
     fit.add_argument("input", metavar="INPUT", help="CSV (header optional) or .npy file")
     fit.add_argument("-k", "--n-clusters", type=_positive_int, required=True, dest="k")
