@@ -131,7 +131,8 @@ def to_host(*arrays: Any) -> tuple[np.ndarray, ...]:
 
 # ---- lazy (Dask) hooks: identities for eager libraries, so the engine is written once ----
 def _is_dask(a: Any) -> bool:
-    return array_api_compat.is_dask_array(a)
+    # (NumPy first: the loop asks this of a few arrays every iteration)
+    return not isinstance(a, np.ndarray) and array_api_compat.is_dask_array(a)
 
 
 def persist(*arrays: Any) -> tuple[Any, ...]:

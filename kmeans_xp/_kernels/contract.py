@@ -150,9 +150,12 @@ def chunk_rows(
 
 
 def _itemsize(X: Any) -> int:
-    from .._xp import array_namespace
+    size = getattr(X.dtype, "itemsize", None)  # NumPy, CuPy, torch, Dask, JAX
+    if size is None:  # dtypes without it (array-api-strict's)
+        from .._xp import array_namespace
 
-    return array_namespace(X).finfo(X.dtype).bits // 8
+        size = array_namespace(X).finfo(X.dtype).bits // 8
+    return int(size)
 
 
 def portable_step_bytes_per_row(k: int, d: int, itemsize: int) -> int:

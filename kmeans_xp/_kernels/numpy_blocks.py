@@ -25,9 +25,10 @@ class Centers:
         self.C = C
         self.k = C.shape[0]
         self.minus_2_c = np.ascontiguousarray(-2.0 * C, dtype=dtype)
-        self.c_sq = np.sum(C * C, axis=1).astype(dtype, copy=False)  # (as portable does)
-        later = _later_duplicates(C)
-        self.duplicates = bool(later.any())
+        # as portable computes it (np.sum is this reduction), not vecdot, which rounds otherwise
+        self.c_sq = np.add.reduce(C * C, axis=1).astype(dtype, copy=False)
+        later = _later_duplicates(C, self.c_sq)
+        self.duplicates = later is not None
         if self.duplicates:
             self.minus_2_c[later] = 0.0
             self.c_sq[later] = np.finfo(dtype).max
@@ -35,13 +36,19 @@ class Centers:
             self.scoring = np.concatenate([self.minus_2_c, self.c_sq[:, None]], axis=1)
 
 
-def _later_duplicates(C: np.ndarray) -> np.ndarray:
-    """Mask of the rows of C equal to an earlier row."""
-    if C.shape[0] < 2:
-        return np.zeros(C.shape[0], dtype=bool)
-    _, first = np.unique(C, axis=0, return_index=True)
-    later = np.ones(C.shape[0], dtype=bool)
-    later[first] = False
+def _later_duplicates(C: np.ndarray, c_sq: np.ndarray) -> np.ndarray | None:
+    """Mask of the rows of C equal to an earlier row, or None when there is none."""
+    norms = c_sq.copy()
+    norms.sort()
+    if not (norms[1:] == norms[:-1]).any():  # equal rows have equal norms: a quick no
+        return None
+    order = np.lexsort(C.T)  # stable: equal rows stay in index order, the first copy first
+    ordered = C[order]
+    same = np.all(ordered[1:] == ordered[:-1], axis=1)
+    if not same.any():
+        return None
+    later = np.zeros(C.shape[0], dtype=bool)
+    later[order[1:][same]] = True
     return later
 
 

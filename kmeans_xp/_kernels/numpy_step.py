@@ -196,12 +196,12 @@ def step(
     parts: list[RangeResult] = numpy_threads.map_ranges(layout.ranges, _range_step, *args)
     layout.xt_filled = layout.xt is not None
 
-    n_changed = n if prev_labels is None else sum(p.n_changed for p in parts)
-    sums, weights = _total(p.sums for p in parts), _total(p.weights for p in parts)
+    n_changed = n if prev_labels is None else _total([p.n_changed for p in parts])
+    sums, weights = _total([p.sums for p in parts]), _total([p.weights for p in parts])
     if update:
         sums = last.sums + sums
         weights = last.weights + weights
-        counts = last.counts + _total(p.counts for p in parts)
+        counts = last.counts + _total([p.counts for p in parts])
     elif unit:  # every block's weights are whole numbers, summed exactly
         counts = np.rint(weights).astype(np.int64)
     else:
@@ -213,14 +213,14 @@ def step(
 
     norms_total = None
     if layout.by_cluster:
-        norms_total = sum(p.norms_total for p in parts) if first else last.norms_total
-        inertia = sum(p.best_total for p in parts) + norms_total
+        norms_total = _total([p.norms_total for p in parts]) if first else last.norms_total
+        inertia = _total([p.best_total for p in parts]) + norms_total
     elif path == BOUNDED:  # sum over clusters of w ||x - c||^2 = w ||x||^2 - 2 c.(w x) + w ||c||^2
         Cd = C.astype(np.float64)
-        norms = _total(p.norms_by_cluster for p in parts)
+        norms = _total([p.norms_by_cluster for p in parts])
         inertia = norms.sum() - 2.0 * np.vdot(Cd, sums) + weights @ np.einsum("ij,ij->i", Cd, Cd)
     else:
-        inertia = sum(p.inertia for p in parts)
+        inertia = _total([p.inertia for p in parts])
     state = StepState(
         labels,
         unit,
@@ -245,8 +245,7 @@ def step(
     return result, state
 
 
-def _total(items: Any) -> Any:
-    items = list(items)
+def _total(items: list) -> Any:
     return items[0] if len(items) == 1 else sum(items)
 
 
