@@ -358,7 +358,9 @@ or callable, default "auto"
             if init == "auto":  # k-means|| reads X far fewer times: the default on Dask
                 init = "k-means||" if namespace_name(xp) == "dask" else "k-means++"
             if init == "k-means++":
-                centers, _ = _init.kmeans_plusplus(Xc, k, w, rng)
+                centers, _ = _init.kmeans_plusplus(
+                    Xc, k, w, rng, working_memory=self._working_memory_bytes()
+                )
             elif init == "k-means||":
                 centers, _ = _init.kmeans_parallel(
                     Xc, k, w, rng, working_memory=self._working_memory_bytes()

@@ -21,6 +21,7 @@ __all__ = [
     "float_dtype",
     "from_numpy",
     "host_rng",
+    "is_lazy",
     "namespace_name",
     "persist",
     "row_blocked",
@@ -122,6 +123,12 @@ def to_host(*arrays: Any) -> tuple[np.ndarray, ...]:
 # ---- lazy (Dask) hooks: identities for eager libraries, so the engine is written once ----
 def _is_dask(a: Any) -> bool:
     return type(a).__module__.startswith("dask")
+
+
+def is_lazy(a: Any) -> bool:
+    """Whether ``a`` is a lazy array (Dask): operations on it build a graph, so loops over row
+    chunks are left to the library's own blocks."""
+    return _is_dask(a)
 
 
 def persist(*arrays: Any) -> tuple[Any, ...]:
