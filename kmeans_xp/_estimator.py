@@ -357,7 +357,7 @@ or callable, default "auto"
             random_state is None
             or isinstance(random_state, (numbers.Integral, np.random.Generator))
             or isinstance(random_state, np.random.RandomState)
-        ) or isinstance(random_state, bool):
+        ):
             raise ValueError(
                 "random_state must be None, an int, a numpy Generator or RandomState; "
                 f"got {random_state!r}"
@@ -734,8 +734,10 @@ def _centred(
         if not (np.isfinite(norms) and np.isfinite(mean_sq)):
             # X holds NaN or infinity, or its dtype overflowed: this is the fit's check that X
             # is finite and that the squares the kernels compute fit in X's dtype
-            if namespace_name(xp) != "dask":  # (Dask: one compute, in _check_squares)
+            if namespace_name(xp) != "dask":
                 _check_finite(xp, Xf, "X")  # raises, naming NaN or infinity
+            elif np.isnan(norms) or np.isnan(mean_sq):  # (Dask: no second pass to tell which)
+                raise ValueError("Input X contains NaN or infinity: every value must be finite")
             _check_squares(xp, Xf, dev, rows)
             # each row's squares fit: only the sum overflowed X's dtype; in float64 it may not
             (norms,) = to_host(_mean_sq_norm(xp, Xf, w, False, dev, rows))

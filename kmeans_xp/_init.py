@@ -86,7 +86,7 @@ def kmeans_plusplus(
 
     def draw(weights: Any, size: int) -> Any:
         # positions in the canonical order, mapped back to rows of X
-        cumulative = xp.cumulative_sum(xp.take(xp.astype(weights, acc), order))
+        cumulative = xp.cumulative_sum(xp.take(xp.astype(weights, acc, copy=False), order))
         return xp.take(order, _weighted_draw(xp, cumulative, rng.uniform(size=size)))
 
     def rounded(dist: Any) -> Any:
