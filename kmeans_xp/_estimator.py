@@ -9,6 +9,7 @@ their own device, with messages worded like scikit-learn's.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from ._xp import (
     row_blocked,
     to_host,
     to_numpy,
+    without_autograd,
 )
 
 try:  # scikit-learn is optional: with it, KMeans is a full scikit-learn estimator
@@ -175,6 +177,7 @@ or callable, default "auto"
         # finiteness is checked by the fit's first pass over X (its sum of squares)
         X = self._validate_X(X, reset=True, finite=False)
         self._check_params(X.shape[0])
+        self._check_run_params(X.shape[1])
         with kernels_for(array_namespace(X)).fit_context(X, int(self.n_clusters)):
             return self._fit(X, sample_weight)
 
@@ -331,8 +334,42 @@ or callable, default "auto"
         if self.algorithm not in _ALGORITHMS:
             raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {self.algorithm!r}")
         wm = self.working_memory
-        if wm is not None and not (isinstance(wm, numbers.Real) and wm > 0):
-            raise ValueError(f"working_memory must be a positive number of MiB; got {wm!r}")
+        if wm is not None and not (
+            isinstance(wm, numbers.Real) and not isinstance(wm, bool) and 0 < wm < math.inf
+        ):
+            raise ValueError(f"working_memory must be a positive finite number of MiB; got {wm!r}")
+
+    def _check_run_params(self, n_features: int) -> None:
+        """The parameters that the loop and the initialisation use, checked before any work:
+        ``verbose``, ``callback``, ``random_state`` and explicit ``init`` centres."""
+        verbose = self.verbose
+        if not (isinstance(verbose, numbers.Integral) and verbose >= 0):
+            raise ValueError(f"verbose must be an integer >= 0 (or a bool); got {verbose!r}")
+        if self.callback is not None and not callable(self.callback):
+            raise ValueError(
+                "callback must be None or a callable taking an IterationInfo; "
+                f"got {self.callback!r}"
+            )
+        random_state = self.random_state
+        if not (
+            random_state is None
+            or isinstance(random_state, (numbers.Integral, np.random.Generator))
+            or isinstance(random_state, np.random.RandomState)
+        ):
+            raise ValueError(
+                "random_state must be None, an int, a numpy Generator or RandomState; "
+                f"got {random_state!r}"
+            )
+        init = self.init
+        if isinstance(init, str) or callable(init):
+            return
+        shape = tuple(getattr(init, "shape", None) or np.shape(init))
+        expected = (int(self.n_clusters), n_features)
+        if shape != expected:
+            raise ValueError(
+                f"init centres must have shape (n_clusters, n_features) = {expected}; got {shape}"
+            )
+        _check_not_complex(init, "init")
 
     def _resolved_n_init(self) -> int:
         explicit = not isinstance(self.init, str) and not callable(self.init)
@@ -356,7 +393,9 @@ or callable, default "auto"
             if init == "auto":  # k-means|| reads X far fewer times: the default on Dask
                 init = "k-means||" if namespace_name(xp) == "dask" else "k-means++"
             if init == "k-means++":
-                centers, _ = _init.kmeans_plusplus(Xc, k, w, rng)
+                centers, _ = _init.kmeans_plusplus(
+                    Xc, k, w, rng, working_memory=self._working_memory_bytes()
+                )
             elif init == "k-means||":
                 centers, _ = _init.kmeans_parallel(
                     Xc, k, w, rng, working_memory=self._working_memory_bytes()
@@ -484,11 +523,15 @@ def kmeans_plusplus(
         raise ValueError(f"n_clusters must be an integer in [1, n_samples={n}]; got {n_clusters!r}")
     if n_local_trials is not None and not (_is_integer(n_local_trials) and n_local_trials >= 1):
         raise ValueError(f"n_local_trials must be None or an integer >= 1; got {n_local_trials!r}")
+    rng = host_rng(random_state)
     dtype = float_dtype(xp, X.dtype, dev)
-    Xf = xp.astype(X, dtype)
+    Xf = xp.astype(X, dtype, copy=False)  # never written
     w = _check_sample_weight(sample_weight, n, xp, dev, dtype)
+    budget = DEFAULT_WORKING_MEMORY_MIB * 2**20
+    # refused as KMeans refuses it: the distances would overflow X's dtype
+    _check_squares(xp, Xf, dev, max(1, budget // (16 * X.shape[1])))
     _, indices = _init.kmeans_plusplus(
-        Xf, int(n_clusters), w, host_rng(random_state), n_local_trials=n_local_trials
+        Xf, int(n_clusters), w, rng, n_local_trials=n_local_trials, working_memory=budget
     )
     return xp.take(Xf, indices, axis=0), indices
 
@@ -522,6 +565,7 @@ def _check_X(X: Any, caller: str = "KMeans", finite: bool = True) -> Any:
             X = np.asarray(X)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"X could not be read as a 2-D array of numbers: {exc}") from None
+    X = without_autograd(_check_tensor_storage(X, "X", caller))
     shape = tuple(X.shape)
     if X.ndim != 2:
         if X.ndim < 2:
@@ -560,6 +604,25 @@ def _check_X(X: Any, caller: str = "KMeans", finite: bool = True) -> Any:
     if finite and namespace_name(xp) != "dask":  # Dask: checked in fit; predict stays lazy
         _check_finite(xp, X, "X")
     return X
+
+
+def _check_tensor_storage(a: Any, name: str, caller: str) -> Any:
+    """Refuse torch tensors whose values k-means cannot read: sparse layouts and the ``meta``
+    device (shapes without data)."""
+    if not type(a).__module__.startswith("torch"):
+        return a
+    layout = str(getattr(a, "layout", "torch.strided"))
+    if layout != "torch.strided":
+        raise TypeError(
+            f"{name} is a sparse torch tensor (layout {layout}), but {caller} requires dense "
+            "data. Use '.to_dense()' to convert it."
+        )
+    if getattr(a, "is_meta", False):
+        raise TypeError(
+            f"{name} is a torch tensor on the 'meta' device, which holds no values; {caller} "
+            "needs a tensor on a device with data (cpu, cuda, ...)."
+        )
+    return a
 
 
 def _is_real_numeric(xp: Any, dtype: Any) -> bool:
@@ -617,7 +680,9 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
     Arrays of the same library and device are used as they are; host data (NumPy arrays,
     lists) and small arrays of another library or device are converted through the host.
     """
+    _check_not_complex(a, name)
     if array_api_compat.is_array_api_obj(a):
+        a = without_autograd(_check_tensor_storage(a, name, "KMeans"))
         same_library = array_api_compat.array_namespace(a) is xp
         if same_library and device_of(a) == dev:
             return xp.astype(a, dtype)
@@ -627,6 +692,24 @@ def _as_namespace(a: Any, xp: Any, dev: Any, dtype: Any, name: str) -> Any:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be an array of real numbers: {exc}") from None
     return from_numpy(host, xp, dev, dtype=dtype)
+
+
+def _check_not_complex(a: Any, name: str) -> None:
+    """Complex ``sample_weight`` or ``init`` are refused as complex X is (converting them
+    would drop their imaginary parts)."""
+    if array_api_compat.is_array_api_obj(a):
+        complex_ = _is_complex(array_api_compat.array_namespace(a), a.dtype)
+        dtype = a.dtype
+    else:
+        try:
+            dtype = np.asarray(a).dtype
+        except (TypeError, ValueError):
+            return  # refused by the conversion, with its own message
+        complex_ = dtype.kind == "c"
+    if complex_:
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {dtype}; real numbers are expected."
+        )
 
 
 # X is centred (copied, less its mean) when the squared norm of its mean exceeds this many
@@ -645,13 +728,18 @@ def _centred(
     with np.errstate(over="ignore"):  # overflows are handled below
         quick = _mean_sq_norm(xp, Xf, w, unit, dev, rows)
         mean_sq, norms = to_host(xp.vecdot(mean, mean), quick)
-        if unit and np.isinf(norms):  # X's dtype overflowed (or X holds infinity)
+        if not (np.isfinite(norms) and np.isfinite(mean_sq)):
+            # X holds NaN or infinity, or its dtype overflowed: this is the fit's check that X
+            # is finite and that the squares the kernels compute fit in X's dtype
+            if namespace_name(xp) != "dask":
+                _check_finite(xp, Xf, "X")  # raises, naming NaN or infinity
+            elif np.isnan(norms) or np.isnan(mean_sq):  # (Dask: no second pass to tell which)
+                raise ValueError("Input X contains NaN or infinity: every value must be finite")
+            _check_squares(xp, Xf, dev, rows)
+            # each row's squares fit: only the sum overflowed X's dtype; in float64 it may not
             (norms,) = to_host(_mean_sq_norm(xp, Xf, w, False, dev, rows))
     mean_sq, norms = float(mean_sq), float(norms)
-    if not np.isfinite(norms):  # this is the fit's check that X is finite
-        if namespace_name(xp) == "dask":  # (one compute: no second pass to tell which)
-            raise ValueError("Input X contains NaN or infinity: every value must be finite")
-        _check_finite(xp, Xf, "X")  # raises, naming NaN or infinity
+    if not np.isfinite(norms):
         (largest,) = to_host(xp.max(xp.abs(Xf)))
         acc = _dtype_name(accumulation_dtype(xp, dev))
         raise ValueError(
@@ -663,6 +751,36 @@ def _centred(
     (Xc,) = persist(Xf - mean)
     (variance,) = to_host(_mean_sq_norm(xp, Xc, w, False, dev, rows))
     return Xc, mean, float(variance)
+
+
+def _check_squares(xp: Any, X: Any, dev: Any, rows: int) -> None:
+    """Refuse X when the squares k-means computes in X's dtype overflow it: the scores
+    ||c||^2 - 2 x.c and squared distances reach four times the largest squared norm of a row,
+    which is computed here in the accumulation dtype, a chunk of ``rows`` at a time. The
+    message names the dtype that overflows and the values."""
+    acc = accumulation_dtype(xp, dev)
+    largest, row_max = [], []
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflows are what is looked for
+        for a, b in row_chunks(X.shape[0], rows):
+            block = xp.astype(X[a:b, ...], acc)
+            largest.append(xp.max(xp.abs(block)))
+            row_max.append(xp.max(xp.sum(block * block, axis=1)))
+        largest, max_sq = (float(v.max()) for v in to_host(xp.stack(largest), xp.stack(row_max)))
+    if not (np.isfinite(largest) and not np.isnan(max_sq)):
+        raise ValueError("Input X contains NaN or infinity: every value must be finite")
+    if not np.isfinite(max_sq):
+        raise ValueError(
+            f"X holds values too large for k-means (largest magnitude {largest:.3g}): the "
+            f"squared norm of a row overflows {_dtype_name(acc)}"
+        )
+    limit = float(xp.finfo(X.dtype).max)
+    if 4.0 * max_sq > limit:
+        name = _dtype_name(X.dtype)
+        raise ValueError(
+            f"X holds values too large for k-means in {name} (largest magnitude {largest:.3g}): "
+            f"squared distances reach {4.0 * max_sq:.3g}, which overflows {name} (largest "
+            f"value {limit:.3g}). Scale X down, or pass it as float64."
+        )
 
 
 def _mean_sq_norm(xp: Any, X: Any, w: Any, unit: bool, dev: Any, rows: int) -> Any:
@@ -688,4 +806,5 @@ def _itemsize(xp: Any, dtype: Any) -> int:
 
 
 def _dtype_name(dtype: Any) -> str:
-    return getattr(dtype, "__name__", str(dtype))  # NumPy's scalar types; others print well
+    # NumPy's scalar types have a name; the others print as "torch.float32" and the like
+    return getattr(dtype, "__name__", str(dtype)).rsplit(".", 1)[-1]

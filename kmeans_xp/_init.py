@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from ._kernels import kernels_for
+from ._kernels.portable import row_chunks
 from ._lloyd import lloyd
 from ._xp import (
     accumulation_dtype,
     array_namespace,
     device_of,
     from_numpy,
+    is_lazy,
     small_from_local,
     small_to_local,
     to_numpy,
@@ -29,6 +31,14 @@ from ._xp import (
 # seed of the fixed direction that orders the rows (never the caller's generator: the draws
 # the caller's seed makes stay the same)
 _ORDER_SEED = 20_071_007
+# the working-memory budget of KMeans's default (bytes)
+DEFAULT_WORKING_MEMORY = 256 * 2**20
+# a chunk never has fewer rows, however many rows the n-long vectors take of the budget (below
+# a few thousand rows, a chunk's fixed costs outweigh its work)
+MIN_CHUNK_ROWS = 4096
+# larger chunks of the sampling passes fall out of the caches, and NumPy gets their temporaries
+# from the system (page faults) on every pass
+CHUNK_BYTES = 16 * 2**20
 
 
 def _weighted_draw(xp: Any, cumulative: Any, fractions: np.ndarray) -> Any:
@@ -50,59 +60,150 @@ def kmeans_plusplus(
     rng: np.random.Generator,
     *,
     n_local_trials: int | None = None,
+    working_memory: int = DEFAULT_WORKING_MEMORY,
 ) -> tuple[Any, Any]:
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, with local trials as in scikit-learn).
 
     Each new centre is the best of ``n_local_trials`` candidates (default 2 + int(ln k)) drawn
     with probability proportional to weight times squared distance to the chosen centres.
     Returns the centres (k x d, in X's namespace) and the indices of the rows chosen.
+
+    X is read in chunks of rows and never copied; what the sampling holds besides X is bounded
+    by ``working_memory`` (see :func:`_sampling_plan`) as long as 48 bytes a row fit in it.
+    Everything that decides a draw (the row order, the distances, the potentials) is computed
+    in the accumulation dtype (float64 where the device has it) from X's values, so backends
+    that round X's own dtype differently still draw the same rows (see :func:`_sqdist_to`).
     """
     xp = array_namespace(X)
-    dev = device_of(X)
-    acc = accumulation_dtype(xp, dev)
+    acc = accumulation_dtype(xp, device_of(X))
+    n = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(n_clusters))
-    # work on the rows in canonical order (one copy of X), so that the per-centre draws need
-    # no gather; the indices are mapped back to the caller's rows at the end
-    order = _row_order(X)
-    X_ordered = xp.take(X, order, axis=0)
-    w_ordered = xp.take(sample_weight, order)
-    x_sq = xp.sum(X_ordered * X_ordered, axis=1)
+    rows, keep = _sampling_plan(X, n_local_trials, working_memory)
+    order = _row_order(X, rows)
+    x_sq = _row_sq_norms(X, rows)
+    w = sample_weight
 
-    def sqdist_from(rows: Any) -> Any:
-        # (m, n): one contiguous row of distances per candidate, the -2 folded into the
-        # candidates, clamped at zero
-        c_sq = xp.sum(rows * rows, axis=1)
-        return xp.clip((-2.0 * rows) @ X_ordered.T + x_sq + c_sq[:, None], min=0.0)
+    def draw(weights: Any, size: int) -> Any:
+        # positions in the canonical order, mapped back to rows of X
+        cumulative = xp.cumulative_sum(xp.take(xp.astype(weights, acc, copy=False), order))
+        return xp.take(order, _weighted_draw(xp, cumulative, rng.uniform(size=size)))
 
-    # products in X's dtype, sums in float64 where the device has it: no n-long float64 copies
-    first = _weighted_draw(xp, xp.cumulative_sum(w_ordered, dtype=acc), rng.uniform(size=1))
-    closest = sqdist_from(xp.take(X_ordered, first, axis=0))[0, :]
+    def rounded(dist: Any) -> Any:
+        # distances are kept in X's dtype (half the memory in float32): rounding values that
+        # agree to float64 precision gives the same value on every backend
+        return xp.astype(dist, X.dtype)
+
+    first = draw(w, 1)
+    closest = rounded(_sqdist_to(X, x_sq, xp.take(X, first, axis=0), rows)[:, 0])
     chosen = [first]
     for _ in range(1, n_clusters):
-        cumulative = xp.cumulative_sum(closest * w_ordered, dtype=acc)
-        candidates = _weighted_draw(xp, cumulative, rng.uniform(size=n_local_trials))
-        dist = xp.minimum(sqdist_from(xp.take(X_ordered, candidates, axis=0)), closest)
-        potential = xp.sum(dist * w_ordered, axis=1, dtype=acc)
-        best = xp.argmin(potential, keepdims=True)
-        closest = xp.take(dist, best, axis=0)[0, :]
+        candidates = draw(closest * w, n_local_trials)
+        C = xp.take(X, candidates, axis=0)
+        potentials, kept = None, []
+        for start, stop in row_chunks(n, rows):
+            dist = xp.minimum(_sqdist_to(X, x_sq, C, rows, start, stop), closest[start:stop, None])
+            part = xp.sum(dist * w[start:stop, None], axis=0)
+            potentials = part if potentials is None else potentials + part
+            if keep:
+                kept.append(rounded(dist))
+        best = xp.argmin(potentials, keepdims=True)
+        if keep:
+            closest = _concat(xp, [xp.take(dist, best, axis=1)[:, 0] for dist in kept])
+        else:  # one more pass, over the chosen candidate alone
+            to_best = _sqdist_to(X, x_sq, xp.take(C, best, axis=0), rows)[:, 0]
+            closest = xp.minimum(closest, rounded(to_best))
         chosen.append(xp.take(candidates, best))
-    indices = xp.take(order, xp.concat(chosen))
+    indices = xp.concat(chosen)
     return xp.take(X, indices, axis=0), indices
 
 
-def _row_order(X: Any) -> Any:
+def _sampling_plan(X: Any, columns: int, working_memory: int) -> tuple[int, bool]:
+    """``(rows per chunk, keep)`` for the sampling passes of k-means++ with ``columns``
+    candidates per centre.
+
+    Of ``working_memory``, the n-long vectors k-means++ holds (the order, the row norms, the
+    closest distances and the cumulative weights' temporaries: 48 bytes a row at most) come
+    first; the candidates' distances (n x ``columns`` in X's dtype) are kept for the choice when
+    they fit in half of what is left (``keep``; otherwise a second pass computes the chosen
+    one's). A chunk's temporaries (its rows in float64 and a few rows-by-``columns`` blocks)
+    take at most the rest and at most ``CHUNK_BYTES``. Lazy arrays (Dask) are one chunk: the
+    library splits them into blocks itself.
+    """
+    n, d = X.shape
+    left = working_memory - 48 * n
+    keep = n * columns * _itemsize(X) <= left // 2
+    if keep:
+        left -= n * columns * _itemsize(X)
+    if is_lazy(X):
+        return n, keep
+    per_row = 8 * (d + 4 * columns)
+    return int(max(MIN_CHUNK_ROWS, min(n, min(left, CHUNK_BYTES) // per_row))), keep
+
+
+def _itemsize(X: Any) -> int:
+    return array_namespace(X).finfo(X.dtype).bits // 8
+
+
+def _row_sq_norms(X: Any, rows: int) -> Any:
+    """The squared norm of every row in the accumulation dtype, a chunk at a time."""
+    xp = array_namespace(X)
+    acc = accumulation_dtype(xp, device_of(X))
+    parts = []
+    for start, stop in row_chunks(X.shape[0], rows):
+        block = xp.astype(X[start:stop, ...], acc)
+        parts.append(xp.sum(block * block, axis=1))
+    return _concat(xp, parts)
+
+
+def _sqdist_to(
+    X: Any, x_sq: Any, C: Any, rows: int, start: int = 0, stop: int | None = None
+) -> Any:
+    """Squared distances of rows ``start:stop`` of X (in chunks of ``rows``) to the rows of
+    ``C``, (stop - start) x len(C), computed in the accumulation dtype.
+
+    The products of two float32 values are exact in float64, so the result differs between
+    backends only by the rounding of float64 sums (about 1e-16 of ||x||^2): a draw or a choice
+    between candidates comes out differently only when two rows' cumulative weights or two
+    candidates' potentials agree to that precision. In X's dtype they agree to about 1e-7,
+    which at k=1000 flips some choice on most data.
+    """
+    xp = array_namespace(X, C)
+    acc = accumulation_dtype(xp, device_of(X))
+    stop = X.shape[0] if stop is None else stop
+    C = xp.astype(C, acc)
+    minus_2_ct = -2.0 * C.T
+    c_sq = xp.sum(C * C, axis=1)
+    parts = []
+    for a, b in row_chunks(stop - start, rows):
+        block = xp.astype(X[start + a : start + b, ...], acc)
+        sq = block @ minus_2_ct + c_sq + x_sq[start + a : start + b, None]
+        parts.append(xp.clip(sq, min=0.0))
+    return _concat(xp, parts)
+
+
+def _concat(xp: Any, parts: list) -> Any:
+    return parts[0] if len(parts) == 1 else xp.concat(parts)
+
+
+def _row_order(X: Any, rows: int) -> Any:
     """The rows' permutation sorted by their projection on a fixed generic direction.
 
     Distinct rows almost surely get distinct keys, equal rows equal keys, and the order does
     not change when rows are shuffled, translated or scaled: drawing through cumulative weights
     taken in this order makes k-means++ independent of the row order, and a row of weight 2
-    covers exactly the interval that two copies of it cover.
+    covers exactly the interval that two copies of it cover. The keys are computed in the
+    accumulation dtype, a chunk of ``rows`` at a time, as elementwise products summed per row
+    (equal rows get equal keys wherever they are), so that backends agree on the order.
     """
     xp = array_namespace(X)
+    acc = accumulation_dtype(xp, device_of(X))
     direction = np.random.default_rng(_ORDER_SEED).standard_normal(X.shape[1])
-    key = X @ from_numpy(direction, xp, device_of(X), dtype=X.dtype)
-    return xp.argsort(key, stable=True)
+    direction = from_numpy(direction, xp, device_of(X), dtype=acc)
+    keys = []
+    for start, stop in row_chunks(X.shape[0], rows):
+        keys.append(xp.sum(xp.astype(X[start:stop, ...], acc) * direction, axis=1))
+    return xp.argsort(_concat(xp, keys), stable=True)
 
 
 def random_rows(
@@ -135,7 +236,7 @@ def kmeans_parallel(
     oversampling_factor: float = 2.0,
     n_rounds: int = 5,
     n_local_trials: int | None = None,
-    working_memory: int = 256 * 2**20,
+    working_memory: int = DEFAULT_WORKING_MEMORY,
     n_refine_iter: int = 30,
 ) -> tuple[Any, Any]:
     """k-means|| (Bahmani et al. 2012): a few oversampling rounds, then the candidates they
@@ -189,7 +290,12 @@ def kmeans_parallel(
     ).weights
     candidates, attracted, indices = small_to_local(candidates, attracted, indices)
     centers, picked = kmeans_plusplus(
-        candidates, n_clusters, attracted, rng, n_local_trials=n_local_trials
+        candidates,
+        n_clusters,
+        attracted,
+        rng,
+        n_local_trials=n_local_trials,
+        working_memory=working_memory,
     )
     indices = array_namespace(indices).take(indices, picked)
     if n_refine_iter:

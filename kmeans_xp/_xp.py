@@ -21,6 +21,7 @@ __all__ = [
     "float_dtype",
     "from_numpy",
     "host_rng",
+    "is_lazy",
     "namespace_name",
     "persist",
     "row_blocked",
@@ -28,6 +29,7 @@ __all__ = [
     "small_to_local",
     "to_host",
     "to_numpy",
+    "without_autograd",
 ]
 
 
@@ -89,11 +91,13 @@ def _has_float64(xp: Any, device: Any) -> bool:
 def float_dtype(xp: Any, dtype: Any, device: Any) -> Any:
     """The floating dtype k-means computes in for input of ``dtype``.
 
-    Real floating types stay what they are; integers and booleans become float64 where the
-    device has it (as scikit-learn does), else the namespace's default float.
+    float32 and float64 stay what they are; narrower floats (float16, bfloat16) become float32,
+    on every backend (as scikit-learn does with float16: their range overflows on squared pixel
+    values and their precision on sums of a few thousand rows); integers and booleans become
+    float64 where the device has it (as scikit-learn does), else the namespace's default float.
     """
     if xp.isdtype(dtype, "real floating"):
-        return dtype
+        return dtype if xp.finfo(dtype).bits >= 32 else xp.float32
     if _has_float64(xp, device):
         return xp.float64
     return xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
@@ -109,7 +113,10 @@ def to_numpy(x: Any) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype == _torch_bfloat16():  # NumPy has no bfloat16: its values, exactly
+            x = x.float()
+        return x.numpy()
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if array_api_compat.is_dask_array(x):
@@ -118,6 +125,20 @@ def to_numpy(x: Any) -> np.ndarray:
         return np.asarray(x)
     except (TypeError, ValueError, RuntimeError):
         return np.from_dlpack(x)
+
+
+def _torch_bfloat16() -> Any:
+    import torch
+
+    return torch.bfloat16
+
+
+def without_autograd(a: Any) -> Any:
+    """``a`` without its autograd history (torch tensors that require grad: a view that does
+    not), so that nothing a fit keeps holds the caller's graph; other arrays as they are."""
+    if getattr(a, "requires_grad", False) and type(a).__module__.startswith("torch"):
+        return a.detach()
+    return a
 
 
 def to_host(*arrays: Any) -> tuple[np.ndarray, ...]:
@@ -133,6 +154,12 @@ def to_host(*arrays: Any) -> tuple[np.ndarray, ...]:
 def _is_dask(a: Any) -> bool:
     # (NumPy first: the loop asks this of a few arrays every iteration)
     return not isinstance(a, np.ndarray) and array_api_compat.is_dask_array(a)
+
+
+def is_lazy(a: Any) -> bool:
+    """Whether ``a`` is a lazy array (Dask): operations on it build a graph, so loops over row
+    chunks are left to the library's own blocks."""
+    return _is_dask(a)
 
 
 def persist(*arrays: Any) -> tuple[Any, ...]:

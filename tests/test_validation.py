@@ -3,6 +3,9 @@ expected; data of other libraries is converted; the caller's arrays are never ch
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import numpy as np
 import pytest
 
@@ -98,11 +101,40 @@ def test_sparse_input_is_refused_with_a_message_saying_so():
         ({"tol": "small"}, r"tol must be a number >= 0; got 'small'"),
         ({"algorithm": "full"}, r"algorithm must be one of \('lloyd', 'elkan'\); got 'full'"),
         ({"random_state": "seed"}, r"random_state must be None, an int.*got 'seed'"),
-        ({"working_memory": 0}, r"working_memory must be a positive number of MiB; got 0"),
+        ({"working_memory": 0}, r"working_memory must be a positive finite number of MiB; got 0"),
+        ({"working_memory": float("inf")}, r"working_memory must be a positive finite.*got inf"),
+        ({"working_memory": float("nan")}, r"working_memory must be a positive finite.*got nan"),
+        ({"working_memory": True}, r"working_memory must be a positive finite.*got True"),
+        ({"callback": 5}, r"callback must be None or a callable.*got 5"),
+        ({"verbose": "yes"}, r"verbose must be an integer >= 0 \(or a bool\); got 'yes'"),
+        ({"verbose": -1}, r"verbose must be an integer >= 0 \(or a bool\); got -1"),
+        ({"init": np.zeros((2, 2)) + 1j}, r"Complex data not supported: init has dtype complex"),
     ],
 )
 def test_bad_parameters_are_refused(params, match):
     with pytest.raises(ValueError, match=match):
+        KMeans(**{"n_clusters": 2, **params}).fit(X4)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"working_memory": float("inf")},
+        {"callback": 5},
+        {"verbose": "yes"},
+        {"random_state": "seed"},
+        {"init": np.zeros((3, 2))},
+        {"init": np.zeros((2, 2)) + 1j},
+        {"max_iter": 0},
+    ],
+    ids=lambda p: f"{next(iter(p))}={p[next(iter(p))]!r}"[:30],
+)
+def test_every_parameter_is_checked_before_any_work(params, monkeypatch):
+    def work(*args, **kwargs):
+        raise AssertionError("the fit started before its parameters were checked")
+
+    monkeypatch.setattr(KMeans, "_fit", work)
+    with pytest.raises(ValueError):
         KMeans(**{"n_clusters": 2, **params}).fit(X4)
 
 
@@ -130,6 +162,30 @@ def test_kmeans_plusplus_function_validates_too():
         kmeans_plusplus(X4, 2, n_local_trials=0)
     with pytest.raises(ValueError, match=r"Input X contains NaN"):
         kmeans_plusplus(np.where(X4 == 5.0, np.nan, X4), 2)
+
+
+@pytest.mark.parametrize(
+    ("X", "match"),
+    [
+        ((X4 * 1e20).astype(np.float32), r"too large for k-means in float32 \(largest magnitude"),
+        (X4 * 1e200, r"too large for k-means \(largest magnitude 1\.1e\+201\).*overflows float64"),
+    ],
+    ids=["float32", "float64"],
+)
+def test_kmeans_plusplus_refuses_data_whose_squares_overflow_as_kmeans_does(X, match):
+    with pytest.raises(ValueError, match=match):
+        kmeans_plusplus(X, 2, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        KMeans(2, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("name", ["sample_weight", "init"])
+def test_complex_weights_and_centres_are_refused_like_complex_X(backend, name):
+    value = np.ones(5) + 1j if name == "sample_weight" else X4[:2] + 1j
+    args = {"sample_weight": backend.asarray(value)} if name == "sample_weight" else {}
+    est = KMeans(2, init=backend.asarray(value) if name == "init" else "k-means++")
+    with pytest.raises(ValueError, match=rf"Complex data not supported: {name} has dtype"):
+        est.fit(backend.asarray(X4), **args)
 
 
 # ----------------------------------------------------------------------------- inference
@@ -253,3 +309,71 @@ def test_predict_on_another_device_of_the_same_library_follows_the_data():
     labels = km.predict(xps.asarray(X))
     assert labels.device == xps.asarray(X).device
     np.testing.assert_array_equal(to_numpy(labels), to_numpy(km.labels_))
+
+
+# ------------------------------------------------------------------- dtypes and tensor flags
+PIXELS = np.random.default_rng(0).integers(0, 256, size=(600, 3)).astype(np.float16)
+
+
+def test_float32_values_whose_squares_overflow_are_refused_naming_float32(backend):
+    X = (X4 * 1e20).astype(np.float32)
+    with pytest.raises(ValueError, match=r"too large for k-means in float32 .*overflows float32"):
+        _fit(backend, X)
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_float16_pixels_are_fitted_in_float32_as_scikit_learn_does(library):
+    cluster = pytest.importorskip("sklearn.cluster")
+    init = PIXELS[[0, 100, 200, 300]].astype(np.float32)
+    ref = cluster.KMeans(4, init=init, n_init=1).fit(PIXELS)
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        X = torch.asarray(PIXELS)
+    else:
+        X = PIXELS
+    est = KMeans(4, init=init).fit(X)
+    assert est.cluster_centers_.dtype == (torch.float32 if library == "torch" else np.float32)
+    np.testing.assert_array_equal(to_numpy(est.labels_), ref.labels_)
+    np.testing.assert_allclose(to_numpy(est.cluster_centers_), ref.cluster_centers_, rtol=1e-5)
+    assert est.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
+
+
+def test_torch_bfloat16_is_fitted_in_float32():
+    torch = pytest.importorskip("torch")
+    X = torch.asarray(PIXELS.astype(np.float32), dtype=torch.bfloat16)
+    est = KMeans(4, random_state=0).fit(X)
+    ref = KMeans(4, random_state=0).fit(X.float())
+    assert est.cluster_centers_.dtype == torch.float32
+    torch.testing.assert_close(est.cluster_centers_, ref.cluster_centers_)
+    assert to_numpy(X).dtype == np.float32  # NumPy has no bfloat16: its values, exactly
+    centers, _ = kmeans_plusplus(X, 4, random_state=0)
+    assert centers.dtype == torch.float32
+
+
+def test_torch_tensors_without_values_get_a_clear_type_error():
+    torch = pytest.importorskip("torch")
+    X = torch.asarray(X4)
+    with pytest.raises(TypeError, match=r"X is a sparse torch tensor \(layout torch\.sparse_coo\)"):
+        KMeans(2).fit(X.to_sparse())
+    with warnings.catch_warnings():  # torch: "Sparse CSR tensor support is in beta state"
+        warnings.simplefilter("ignore", UserWarning)
+        csr = X.to_sparse_csr()
+    with pytest.raises(TypeError, match=r"X is a sparse torch tensor \(layout torch\.sparse_csr\)"):
+        KMeans(2).fit(csr)
+    with pytest.raises(TypeError, match=r"X is a torch tensor on the 'meta' device"):
+        KMeans(2).fit(torch.empty((5, 2), device="meta"))
+    with pytest.raises(TypeError, match=r"sample_weight is a sparse torch tensor"):
+        KMeans(2).fit(X, sample_weight=torch.ones(5, dtype=X.dtype).to_sparse())
+
+
+@pytest.mark.parametrize("what", ["X", "sample_weight", "init"])
+def test_fitted_attributes_never_carry_an_autograd_graph(what):
+    torch = pytest.importorskip("torch")
+    X = torch.asarray(X4, requires_grad=what == "X")
+    w = torch.ones(5, dtype=X.dtype, requires_grad=what == "sample_weight")
+    init = torch.asarray(X4[:2], requires_grad=what == "init") if what == "init" else "k-means++"
+    est = KMeans(2, init=init, random_state=0).fit(X, sample_weight=w)
+    for value in (est.cluster_centers_, est.labels_, est.transform(X), est.predict(X)):
+        assert not value.requires_grad and value.grad_fn is None
+    clone = copy.deepcopy(est)
+    torch.testing.assert_close(clone.cluster_centers_, est.cluster_centers_)
