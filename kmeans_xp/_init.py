@@ -151,7 +151,7 @@ def _row_sq_norms(X: Any, rows: int) -> Any:
     acc = accumulation_dtype(xp, device_of(X))
     parts = []
     for start, stop in row_chunks(X.shape[0], rows):
-        block = xp.astype(X[start:stop, ...], acc)
+        block = xp.astype(X[start:stop, ...], acc, copy=False)
         parts.append(xp.sum(block * block, axis=1))
     return _concat(xp, parts)
 
@@ -176,7 +176,7 @@ def _sqdist_to(
     c_sq = xp.sum(C * C, axis=1)
     parts = []
     for a, b in row_chunks(stop - start, rows):
-        block = xp.astype(X[start + a : start + b, ...], acc)
+        block = xp.astype(X[start + a : start + b, ...], acc, copy=False)
         sq = block @ minus_2_ct + c_sq + x_sq[start + a : start + b, None]
         parts.append(xp.clip(sq, min=0.0))
     return _concat(xp, parts)
@@ -202,7 +202,7 @@ def _row_order(X: Any, rows: int) -> Any:
     direction = from_numpy(direction, xp, device_of(X), dtype=acc)
     keys = []
     for start, stop in row_chunks(X.shape[0], rows):
-        keys.append(xp.sum(xp.astype(X[start:stop, ...], acc) * direction, axis=1))
+        keys.append(xp.sum(xp.astype(X[start:stop, ...], acc, copy=False) * direction, axis=1))
     return xp.argsort(_concat(xp, keys), stable=True)
 
 
