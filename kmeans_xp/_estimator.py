@@ -102,7 +102,7 @@ or callable, default "auto"
         given, so that integer weights act exactly as repeated rows). It also stops when no
         label changes.
     verbose : int, default 0
-        Print one line per iteration (inertia, centre shift) and why the run stopped.
+        Print one line per iteration (inertia, center shift) and why the run stopped.
     random_state : None, int, numpy Generator or RandomState
         Seeds every random choice; draws are made on the host, so one seed gives one clustering
         on every backend.
