@@ -187,7 +187,7 @@ def test_every_init_finds_well_separated_blobs(backend, init):
         "array": backend.asarray(seeds),
         "list": seeds.tolist(),
         # a callable gets the caller's data (as floats) and returns centres of its library
-        "callable": lambda data, k, rng: backend.asarray(seeds),
+        "callable": lambda data, k, random_state: backend.asarray(seeds),
     }.get(init, init)
     km = KMeans(3, init=given, n_init=10 if init == "random" else "auto", random_state=0)
     labels = backend.to_numpy(km.fit(backend.asarray(X)).labels_)
