@@ -110,12 +110,32 @@ def row_chunks(X: Any) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def _map_chunks(X: Any, work, chunks=None) -> list:
+def _map_chunks(X: Any, work) -> list:
     """``work(start, stop)`` for every row range of X, on the worker threads when several."""
-    chunks = row_chunks(X) if chunks is None else chunks
+    chunks = row_chunks(X)
     if len(chunks) == 1 or n_threads() == 1:
         return [work(a, b) for a, b in chunks]
     return list(_executor().map(lambda ab: work(*ab), chunks))
+
+
+def _map_groups(X: Any, work) -> list:
+    """``work(ranges)`` for consecutive groups of X's row ranges, one group per worker thread,
+    so that what a worker accumulates (k x d sums) exists once per thread, not per chunk."""
+    chunks = row_chunks(X)
+    per = -(-len(chunks) // max(1, min(len(chunks), n_threads())))
+    groups = [chunks[i : i + per] for i in range(0, len(chunks), per)]
+    if len(groups) == 1:
+        return [work(groups[0])]
+    return list(_executor().map(work, groups))
+
+
+def _rows(X: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of the CSR X as a CSR array on X's own buffers (slicing copies)."""
+    import scipy.sparse as sp
+
+    a, b = X.indptr[start], X.indptr[stop]
+    indptr = X.indptr[start : stop + 1] - a
+    return sp.csr_array((X.data[a:b], X.indices[a:b], indptr), shape=(stop - start, X.shape[1]))
 
 
 def _row_ids(X: Any, start: int, stop: int) -> np.ndarray:
@@ -177,7 +197,7 @@ def sqdist_rows(X: Any, x_sq: np.ndarray, rows: np.ndarray) -> np.ndarray:
     minus_2_rt = np.ascontiguousarray(-2.0 * rows.T, dtype=X.dtype)
 
     def work(start, stop):
-        return np.asarray(X[start:stop] @ minus_2_rt, dtype=np.float64).T
+        return np.asarray(_rows(X, start, stop) @ minus_2_rt, dtype=np.float64).T
 
     products = np.concatenate(_map_chunks(X, work), axis=1)
     return np.maximum(products + x_sq + r_sq[:, None], 0.0)
@@ -196,8 +216,13 @@ def transform(X: Any, C: np.ndarray, x_sq: np.ndarray) -> np.ndarray:
     minus_2_ct = np.ascontiguousarray(-2.0 * C.T, dtype=X.dtype)
 
     def work(start, stop):
-        sq = np.asarray(X[start:stop] @ minus_2_ct, dtype=np.float64)
+        sq = np.asarray(_rows(X, start, stop) @ minus_2_ct, dtype=np.float64)
         sq += x_sq[start:stop, None] + c_sq
+        # the expanded form cancels badly where the distance is small: the nearest centre's
+        # distance is taken as the fit takes it
+        nearest = np.argmin(sq, axis=1)
+        exact = _sqdist_to(X, start, stop, C, c_sq, nearest)
+        np.put_along_axis(sq, nearest[:, None], exact[:, None], axis=1)
         return np.sqrt(np.maximum(sq, 0.0)).astype(X.dtype)
 
     return np.concatenate(_map_chunks(X, work))
@@ -217,24 +242,30 @@ def _pass(X: Any, C: np.ndarray, w: np.ndarray | None, *, sums: bool) -> _Step:
     c_sq = np.einsum("ij,ij->i", C, C).astype(X.dtype)
     minus_2_ct = np.ascontiguousarray(-2.0 * C.T, dtype=X.dtype)
 
-    def work(start, stop):
-        scores = X[start:stop] @ minus_2_ct
-        scores = np.asarray(scores)
-        scores += c_sq
-        labels = np.argmin(scores, axis=1)
-        best = np.take_along_axis(scores, labels[:, None], axis=1)[:, 0]
-        if not sums:
-            return labels, best, None, None
-        data, cols = _values(X, start, stop)
-        ids = _row_ids(X, start, stop)
-        row_w = w[start:stop]
-        keys = labels[ids] * d + cols
-        part = np.bincount(keys, weights=data * row_w[ids], minlength=k * d).reshape(k, d)
-        return labels, best, part, np.bincount(labels, weights=row_w, minlength=k)
+    def work(ranges):
+        labels, best = [], []
+        totals = np.zeros((k, d)) if sums else None
+        weights = np.zeros(k) if sums else None
+        for start, stop in ranges:
+            scores = np.asarray(_rows(X, start, stop) @ minus_2_ct)
+            scores += c_sq
+            chunk_labels = np.argmin(scores, axis=1)
+            labels.append(chunk_labels)
+            best.append(np.take_along_axis(scores, chunk_labels[:, None], axis=1)[:, 0])
+            if sums:
+                data, cols = _values(X, start, stop)
+                ids = _row_ids(X, start, stop)
+                row_w = w[start:stop]
+                keys = chunk_labels[ids] * d + cols
+                totals += np.bincount(keys, weights=data * row_w[ids], minlength=k * d).reshape(
+                    k, d
+                )
+                weights += np.bincount(chunk_labels, weights=row_w, minlength=k)
+        return labels, best, totals, weights
 
-    parts = _map_chunks(X, work)
-    labels = np.concatenate([p[0] for p in parts])
-    best = np.concatenate([p[1] for p in parts])
+    parts = _map_groups(X, work)
+    labels = np.concatenate([a for p in parts for a in p[0]])
+    best = np.concatenate([a for p in parts for a in p[1]])
     if not sums:
         return _Step(labels, best, None, None)
     return _Step(labels, best, sum(p[2] for p in parts), sum(p[3] for p in parts))
@@ -380,8 +411,9 @@ def kmeans_parallel(
 ) -> tuple[np.ndarray, np.ndarray]:
     """k-means|| on a CSR ``X``, drawn as the dense version draws (see
     ``_init.kmeans_parallel``): rounds of rows drawn by weight times squared distance, then
-    the candidates (dense, a few times k x d) weighted by the rows they attract, reduced to
-    ``n_clusters`` by greedy k-means++ and refined by Lloyd on the candidates."""
+    the candidates weighted by the rows they attract, reduced to ``n_clusters`` by greedy
+    k-means++ and refined by Lloyd on the candidates. The candidates are held dense:
+    (1 + 2 k n_rounds) x d values, some 10 k x d; k-means++ holds only k x d."""
     from ._init import kmeans_plusplus as dense_kmeans_plusplus
 
     per_round = max(1, math.ceil(oversampling_factor * n_clusters))
@@ -393,8 +425,8 @@ def kmeans_parallel(
     for round_ in range(n_rounds):
         drawn = _draw(np.cumsum(closest * w64), rng.uniform(size=per_round))
         chosen.append(drawn)
-        if round_ + 1 < n_rounds:
-            closest = np.minimum(closest, sqdist_rows(X, x_sq, rows_dense(X, drawn)).min(axis=0))
+        if round_ + 1 < n_rounds:  # (chunked: no 2k x n distances)
+            closest = np.minimum(closest, assign(X, rows_dense(X, drawn))[1])
     indices = np.concatenate(chosen)
     candidates = rows_dense(X, indices).astype(X.dtype)
     labels = _pass(X, candidates, None, sums=False).labels

@@ -161,12 +161,14 @@ def test_verbose_on_sparse_prints_scikit_learns_lines(capsys):
     assert out[-1].startswith("Converged at iteration") and "strict convergence" in out[-1]
 
 
-def test_a_sparse_fit_allocates_nothing_of_n_by_d():
+def test_a_sparse_fit_allocates_nothing_of_n_by_d(monkeypatch):
     """20k x 10k at 0.1% density: a dense copy would take 1.6 GB; the fit's peak is the
-    stored values' few copies, chunk-sized products and k x d sums."""
+    stored values' few copies, chunk-sized products and k x d sums, once per thread (in 100
+    chunks here: sums kept per chunk would take 100 x 1.3 MB)."""
     n, d, k = 20_000, 10_000, 16
     rng = np.random.default_rng(0)
     X = sp.random_array((n, d), density=0.001, format="csr", rng=rng)
+    monkeypatch.setattr(_sparse, "CHUNK_VALUES", X.nnz // 100)
     tracemalloc.start()
     try:
         est = KMeans(k, n_init=1, max_iter=5, random_state=0).fit(X)
@@ -188,3 +190,14 @@ def test_chunks_bound_the_n_by_k_scores(monkeypatch):
     chunked = KMeans(5, random_state=1).fit(X)
     np.testing.assert_array_equal(chunked.labels_, whole.labels_)
     np.testing.assert_allclose(chunked.cluster_centers_, whole.cluster_centers_, atol=1e-12)
+
+
+def test_transform_gives_a_row_on_its_centre_distance_zero():
+    """Far from the origin the expanded form ||x||^2 - 2 x.c + ||c||^2 cancels; the nearest
+    centre's distance is taken from the stored values instead."""
+    rows = np.array([[1e4, 1.0, 0.0], [0.0, 1e4, 3.0], [5.0, 0.0, 1e4]])
+    X = sp.csr_array(np.repeat(rows, 4, axis=0))
+    est = KMeans(3, init=rows).fit(X)
+    distances = est.transform(X)
+    np.testing.assert_array_equal(distances[np.arange(12), est.labels_], 0.0)
+    assert est.inertia_ == 0.0
