@@ -34,10 +34,12 @@ PRIVATE_FUNCTIONS = {
     "test_inertia": "calls scikit-learn's private _inertia_dense / _inertia_sparse",
     "test_is_same_clustering": "calls scikit-learn's private _is_same_clustering",
 }
-# tests that read or call private members of the estimator
+# tests that read or call private members of the estimator (the private attribute _n_init,
+# which two tests read, KMeans records as scikit-learn does: those run)
 PRIVATE_ATTRIBUTES = {
     "test_sample_weight_init": "calls the private method KMeans._init_centroids",
     "test_sample_weight_zero": "calls the private method KMeans._init_centroids",
+    "test_minibatch_kmeans_init_size": "reads the private attribute MiniBatchKMeans._init_size",
 }
 # names of scikit-learn's objects swapped for kmeans_xp's (those kmeans_xp has)
 SWAPPED = [
