@@ -8,7 +8,7 @@ precision where x is close to c. Per-cluster sums are one bincount over the stor
 chunk. The Lloyd loop follows scikit-learn's sparse one (its convergence tests, its relocation
 of empty clusters), so both give the same labels, centres, inertia and ``n_iter`` from the same
 initial centres. Chunks of rows are shared out to the NumPy kernels' worker threads (SciPy's
-product and NumPy's reductions release the GIL).
+sparse x dense product releases the GIL).
 
 Other sparse containers (``cupyx.scipy.sparse``, torch and JAX sparse tensors) are refused with
 a TypeError that says what is accepted.
@@ -33,6 +33,8 @@ SUPPORTED = (
 # stored values a chunk of rows may hold: its products, gathers and bincount keys take a few
 # times this many bytes (at 2**20 values, some 30 MiB)
 CHUNK_VALUES = 1 << 20
+# and the values of its rows-by-columns products (scores: rows x k), whatever its rows hold
+CHUNK_SCORES = 1 << 22
 # below this many multiply-adds a pass runs on one thread
 PARALLEL_MIN_WORK = 4_000_000
 
@@ -95,33 +97,42 @@ def check_X(X: Any, caller: str, finite: bool = True) -> Any:
     return X
 
 
-def row_chunks(X: Any) -> list[tuple[int, int]]:
-    """Consecutive row ranges holding about ``CHUNK_VALUES`` stored values each, and at
-    least as many ranges as worker threads when the work is worth it."""
+def row_chunks(X: Any, columns: int = 1) -> list[tuple[int, int]]:
+    """Consecutive row ranges holding about ``CHUNK_VALUES`` stored values each (cut on the
+    stored values: rows differ in length) and at most ``CHUNK_SCORES // columns`` rows (a
+    product with ``columns`` dense columns is that many values a row), at least as many
+    ranges as worker threads when the work is worth it."""
     n = X.shape[0]
     parts = max(1, math.ceil(X.nnz / CHUNK_VALUES))
-    if X.nnz * 8 >= PARALLEL_MIN_WORK:  # (8: a few clusters' worth of multiply-adds)
+    if X.nnz * columns >= PARALLEL_MIN_WORK:
         parts = max(parts, n_threads())
     parts = min(parts, n)
-    # cut on stored values, not rows: rows differ in length
     targets = np.linspace(0, X.nnz, parts + 1)[1:-1]
     cuts = np.searchsorted(X.indptr, targets, side="left")
     bounds = np.unique(np.concatenate([[0], cuts, [n]]))
-    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+    most = max(1, CHUNK_SCORES // max(1, columns))
+    ranges = []
+    for a, b in itertools.pairwise(bounds.tolist()):
+        pieces = -(-(b - a) // most)  # long runs of short rows: split into equal pieces
+        ranges += [
+            (a + (b - a) * i // pieces, a + (b - a) * (i + 1) // pieces) for i in range(pieces)
+        ]
+    return [(a, b) for a, b in ranges if b > a]
 
 
-def _map_chunks(X: Any, work) -> list:
-    """``work(start, stop)`` for every row range of X, on the worker threads when several."""
-    chunks = row_chunks(X)
+def _map_chunks(X: Any, work, columns: int = 1) -> list:
+    """``work(start, stop)`` for every row range of X (see ``row_chunks``), on the worker
+    threads when several."""
+    chunks = row_chunks(X, columns)
     if len(chunks) == 1 or n_threads() == 1:
         return [work(a, b) for a, b in chunks]
     return list(_executor().map(lambda ab: work(*ab), chunks))
 
 
-def _map_groups(X: Any, work) -> list:
+def _map_groups(X: Any, work, columns: int) -> list:
     """``work(ranges)`` for consecutive groups of X's row ranges, one group per worker thread,
     so that what a worker accumulates (k x d sums) exists once per thread, not per chunk."""
-    chunks = row_chunks(X)
+    chunks = row_chunks(X, columns)
     per = -(-len(chunks) // max(1, min(len(chunks), n_threads())))
     groups = [chunks[i : i + per] for i in range(0, len(chunks), per)]
     if len(groups) == 1:
@@ -199,7 +210,7 @@ def sqdist_rows(X: Any, x_sq: np.ndarray, rows: np.ndarray) -> np.ndarray:
     def work(start, stop):
         return np.asarray(_rows(X, start, stop) @ minus_2_rt, dtype=np.float64).T
 
-    products = np.concatenate(_map_chunks(X, work), axis=1)
+    products = np.concatenate(_map_chunks(X, work, len(rows)), axis=1)
     return np.maximum(products + x_sq + r_sq[:, None], 0.0)
 
 
@@ -225,7 +236,7 @@ def transform(X: Any, C: np.ndarray, x_sq: np.ndarray) -> np.ndarray:
         np.put_along_axis(sq, nearest[:, None], exact[:, None], axis=1)
         return np.sqrt(np.maximum(sq, 0.0)).astype(X.dtype)
 
-    return np.concatenate(_map_chunks(X, work))
+    return np.concatenate(_map_chunks(X, work, len(C)))
 
 
 # ----------------------------------------------------------------- Lloyd step
@@ -263,7 +274,7 @@ def _pass(X: Any, C: np.ndarray, w: np.ndarray | None, *, sums: bool) -> _Step:
                 weights += np.bincount(chunk_labels, weights=row_w, minlength=k)
         return labels, best, totals, weights
 
-    parts = _map_groups(X, work)
+    parts = _map_groups(X, work, k)
     labels = np.concatenate([a for p in parts for a in p[0]])
     best = np.concatenate([a for p in parts for a in p[1]])
     if not sums:

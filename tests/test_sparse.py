@@ -180,6 +180,19 @@ def test_a_sparse_fit_allocates_nothing_of_n_by_d(monkeypatch):
     assert peak < n * d * 8 / 20
 
 
+def test_chunks_are_cut_on_stored_values_and_on_rows(monkeypatch):
+    rows = np.repeat([1, 100], [5000, 50])  # many short rows, then a few long ones
+    indptr = np.concatenate([[0], np.cumsum(rows)])
+    X = sp.csr_array((np.ones(indptr[-1]), np.zeros(indptr[-1], int), indptr), (len(rows), 3))
+    monkeypatch.setattr(_sparse, "CHUNK_VALUES", 1000)
+    monkeypatch.setattr(_sparse, "CHUNK_SCORES", 64 * 300)
+    chunks = _sparse.row_chunks(X, 64)
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(rows)
+    assert all(a == b_prev for (a, _), (_, b_prev) in zip(chunks[1:], chunks[:-1]))
+    assert max(b - a for a, b in chunks) <= 300
+    assert max(indptr[b] - indptr[a] for a, b in chunks) <= 1100
+
+
 def test_chunks_bound_the_n_by_k_scores(monkeypatch):
     """The rows are taken in chunks of about CHUNK_VALUES stored values: with a small budget
     a fit runs in many chunks and gives the results of one chunk."""
