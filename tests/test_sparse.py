@@ -214,3 +214,10 @@ def test_transform_gives_a_row_on_its_centre_distance_zero():
     distances = est.transform(X)
     np.testing.assert_array_equal(distances[np.arange(12), est.labels_], 0.0)
     assert est.inertia_ == 0.0
+
+
+def test_jax_sparse_arrays_are_refused_naming_what_is_supported():
+    jsparse = pytest.importorskip("jax.experimental.sparse")
+    X = jsparse.BCOO.fromdense(np.eye(4))
+    with pytest.raises(TypeError, match=r"accepts SciPy sparse matrices and arrays"):
+        KMeans(2).fit(X)
