@@ -171,11 +171,31 @@ def row_sq_norms(X: Any) -> np.ndarray:
 
 
 def weighted_mean_variance(X: Any, w: np.ndarray) -> tuple[np.ndarray, float]:
-    """The weighted mean of the rows (dense, d) and the total variance around it."""
+    """The weighted mean of the rows (dense, d) and the total variance around it, summed
+    column by column as scikit-learn's ``mean_variance_axis`` does: the stored values' squared
+    deviations plus the weight of the rows that store nothing there times the mean squared
+    (no difference of large sums, which would cancel when the mean is large beside the
+    spread)."""
+    n, d = X.shape
     total = float(w.sum())
     mean = np.asarray(X.T @ w, dtype=np.float64) / total
-    mean_sq = float(w @ row_sq_norms(X)) / total
-    return mean, max(mean_sq - float(mean @ mean), 0.0)
+
+    def work(ranges):
+        spread, stored_w, stored = np.zeros(d), np.zeros(d), np.zeros(d, dtype=np.int64)
+        for start, stop in ranges:
+            data, cols = _values(X, start, stop)
+            row_w = w[start:stop][_row_ids(X, start, stop)]
+            diff = data - mean[cols]
+            spread += np.bincount(cols, weights=row_w * diff * diff, minlength=d)
+            stored_w += np.bincount(cols, weights=row_w, minlength=d)
+            stored += np.bincount(cols, minlength=d)
+        return spread, stored_w, stored
+
+    parts = _map_groups(X, work, 1)
+    spread = sum(p[0] for p in parts)
+    # a column every row stores has no unstored weight (exactly, whatever the rounding)
+    unstored = np.where(sum(p[2] for p in parts) == n, 0.0, total - sum(p[1] for p in parts))
+    return mean, float(np.sum(spread + np.maximum(unstored, 0.0) * mean * mean)) / total
 
 
 def rows_dense(X: Any, indices: Any) -> np.ndarray:

@@ -221,3 +221,21 @@ def test_jax_sparse_arrays_are_refused_naming_what_is_supported():
     X = jsparse.BCOO.fromdense(np.eye(4))
     with pytest.raises(TypeError, match=r"accepts SciPy sparse matrices and arrays"):
         KMeans(2).fit(X)
+
+
+def test_the_tolerance_scale_is_the_variance_even_far_from_the_origin():
+    rng = np.random.default_rng(3)
+    dense = 1e6 + rng.standard_normal((200, 4))
+    w = rng.uniform(0.5, 2.0, 200)
+    mean, variance = _sparse.weighted_mean_variance(sp.csr_array(dense), w)
+    expected_mean = w @ dense / w.sum()
+    expected = w @ np.sum((dense - expected_mean) ** 2, axis=1) / w.sum()
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-15)
+    assert variance == pytest.approx(expected, rel=1e-12)
+    X, _ = sparse_blobs(300, 20, 4, seed=5)  # columns stored by some rows only
+    dense = X.toarray()
+    w = rng.uniform(0.5, 2.0, 300)
+    _, variance = _sparse.weighted_mean_variance(X, w)
+    expected_mean = w @ dense / w.sum()
+    expected = w @ np.sum((dense - expected_mean) ** 2, axis=1) / w.sum()
+    assert variance == pytest.approx(expected, rel=1e-12)
