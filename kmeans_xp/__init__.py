@@ -4,7 +4,7 @@ The same Lloyd engine runs on NumPy, array-api-strict, torch, CuPy, JAX and Dask
 returns results in the caller's own array type, on the caller's device.
 """
 
-from ._estimator import KMeans, kmeans, kmeans_plusplus
+from ._estimator import KMeans, k_means, kmeans, kmeans_plusplus
 from ._lloyd import IterationInfo
 from .datasets import make_blobs
 from .metrics import silhouette_score
@@ -15,6 +15,7 @@ __all__ = [
     "IterationInfo",
     "KMeans",
     "__version__",
+    "k_means",
     "kmeans",
     "kmeans_plusplus",
     "make_blobs",

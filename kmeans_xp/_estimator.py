@@ -1,7 +1,8 @@
-"""``KMeans``, the scikit-learn-style estimator, and the ``kmeans`` function.
+"""``KMeans``, the scikit-learn-style estimator, and the ``kmeans`` and ``k_means`` functions.
 
 Inputs are validated here, where they enter; the engine (``_lloyd``, ``_kernels``) trusts them.
-Host data (NumPy arrays, lists, DataFrames, sparse matrices) goes through scikit-learn's own
+SciPy sparse matrices are checked by ``_sparse`` and fitted by its kernels. Host data (NumPy
+arrays, lists, DataFrames) goes through scikit-learn's own
 ``validate_data`` when scikit-learn is installed, so it is accepted or refused exactly as
 scikit-learn does; arrays of the other libraries are checked here, in their own namespace and on
 their own device, with messages worded like scikit-learn's.
@@ -18,7 +19,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from . import _init
+from . import _init, _sparse
 from ._kernels import kernels_for
 from ._kernels.portable import row_chunks
 from ._lloyd import IterationInfo, lloyd
@@ -73,11 +74,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     """K-means clustering (Lloyd's algorithm) on any Array API library.
 
     Fits on NumPy, array-api-strict, torch, CuPy, JAX or Dask arrays and returns results of the
-    same library on the same device. Semantics follow ``sklearn.cluster.KMeans``; lists and
-    pandas DataFrames are accepted as scikit-learn accepts them (``feature_names_in_`` is
-    recorded). Under ``sklearn.config_context(array_api_dispatch=True)`` it is the last step of
-    an array-API pipeline, and ``predict``/``transform``/``score`` then insist on the namespace
-    and device of ``fit``, as scikit-learn's estimators do; without dispatch the fitted centres
+    same library on the same device, and on SciPy sparse matrices and arrays (CSR; other formats
+    are converted) without densifying them, with dense NumPy centres. Semantics follow
+    ``sklearn.cluster.KMeans``; lists and pandas DataFrames are accepted as scikit-learn
+    accepts them (``feature_names_in_`` is recorded). Under
+    ``sklearn.config_context(array_api_dispatch=True)`` it is the last step of an array-API
+    pipeline, and ``predict``/``transform``/``score`` then insist on the namespace and device
+    of ``fit``, as scikit-learn's estimators do; without dispatch the fitted centres
     are converted to the library and device of the data they are given.
 
     Parameters
@@ -91,8 +94,11 @@ or callable, default "auto"
         "k-means||": k-means|| (Bahmani et al. 2012): 5 rounds drawing 2k rows each, then greedy
         k-means++ on those candidates weighted by the rows they attract; it reads X 6 times
         where k-means++ reads it k times.
-        "random": k distinct rows. A callable is called as ``init(X, n_clusters, rng)`` with the
-        caller's X (as floats) and a ``numpy.random.Generator``, and returns the centres.
+        "random": k distinct rows. A callable is called as scikit-learn calls it,
+        ``init(X, n_clusters, random_state=rs)``, with the caller's X (as floats; a SciPy CSR
+        matrix for sparse X) and a ``numpy.random.RandomState`` (NumPy's global one when
+        ``random_state`` is None; a Generator given as ``random_state`` is passed as it is), and
+        returns the centres.
     n_init : "auto" or int, default "auto"
         Number of initialisations; the run with the lowest inertia is kept. "auto" is 1 for
         "k-means++", "k-means||" and explicit centres, 10 otherwise.
@@ -104,15 +110,18 @@ or callable, default "auto"
         given, so that integer weights act exactly as repeated rows). It also stops when no
         label changes.
     verbose : int, default 0
-        Print one line per iteration (inertia, centre shift) and why the run stopped.
+        Print one line per iteration (inertia, center shift) and why the run stopped.
     random_state : None, int, numpy Generator or RandomState
         Seeds every random choice; draws are made on the host, so one seed gives one clustering
         on every backend.
     copy_x : bool, default True
-        Accepted for scikit-learn compatibility. X is never modified, whatever its value.
+        Accepted for scikit-learn compatibility (a bool is required). X is never modified,
+        whatever its value.
     algorithm : {"lloyd", "elkan"}, default "lloyd"
-        Accepted for scikit-learn compatibility; both run Lloyd's algorithm (Elkan's gives the
-        same iterates in exact arithmetic).
+        Accepted for scikit-learn compatibility; both run the same iterates (Elkan's are
+        Lloyd's in exact arithmetic). The NumPy kernels keep Hamerly's bounds, Elkan's
+        lighter cousin, wherever they pay (many clusters or features), whichever is named.
+        "elkan" with one cluster warns as scikit-learn does.
     working_memory : int, optional
         MiB a chunk of rows may take in the hot operations (default 256).
     callback : callable, optional
@@ -164,6 +173,7 @@ or callable, default "auto"
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
+        tags.input_tags.sparse = True  # SciPy sparse matrices and arrays (see _sparse)
         return tags
 
     # ------------------------------------------------------------------ fit
@@ -178,6 +188,8 @@ or callable, default "auto"
         X = self._validate_X(X, reset=True, finite=False)
         self._check_params(X.shape[0])
         self._check_run_params(X.shape[1])
+        if _sparse.is_sparse(X):
+            return self._fit_sparse(X, sample_weight)
         with kernels_for(array_namespace(X)).fit_context(X, int(self.n_clusters)):
             return self._fit(X, sample_weight)
 
@@ -203,9 +215,7 @@ or callable, default "auto"
         kernels = kernels_for(xp)
         # sized from the memory still free once a centred copy, if any, exists
         rows = kernels.chunk_rows(Xc, k, self._working_memory_bytes())
-        # explicit centres draw nothing (and a generator seeded by the OS takes a while)
-        explicit = not isinstance(self.init, str) and not callable(self.init)
-        rng = None if explicit else host_rng(self.random_state)
+        rng = self._init_rng()
 
         best = None
         for _ in range(n_init):
@@ -234,6 +244,45 @@ or callable, default "auto"
         self.n_iter_ = best.n_iter
         self.stop_reason_ = best.stop_reason
         self._n_features_out = k
+        self._n_init = n_init
+        self._warn_if_fewer_clusters()
+        return self
+
+    def _fit_sparse(self, X: Any, sample_weight: Any) -> KMeans:
+        """The fit of a SciPy CSR ``X``: the same runs as ``_fit``, on ``_sparse``'s kernels;
+        X is never densified, nor centred (a centred sparse matrix is dense)."""
+        n, d = X.shape
+        k = int(self.n_clusters)
+        w = _check_sample_weight(sample_weight, n, np, None, X.dtype)
+        _, variance = _sparse.weighted_mean_variance(X, w)
+        tol = self.tol * variance / d
+        n_init = self._resolved_n_init()
+        rng = self._init_rng()
+        zero = np.zeros(d, dtype=X.dtype)
+        best = None
+        for _ in range(n_init):
+            centers = self._initial_centers(X, X, zero, w, k, rng, sample_weight is None)
+            if self.verbose:
+                print("Initialization complete")
+            run = _sparse.lloyd_sparse(
+                X,
+                centers,
+                w,
+                max_iter=int(self.max_iter),
+                tol=tol,
+                verbose=self.verbose,
+                callback=self.callback,
+            )
+            if best is None or run.inertia < best.inertia:
+                best = run
+        self.cluster_centers_ = best.centers
+        self._centred_fit = False
+        self.labels_ = best.labels
+        self.inertia_ = best.inertia
+        self.n_iter_ = best.n_iter
+        self.stop_reason_ = best.stop_reason
+        self._n_features_out = k
+        self._n_init = n_init
         self._warn_if_fewer_clusters()
         return self
 
@@ -249,6 +298,8 @@ or callable, default "auto"
     def predict(self, X: Any) -> Any:
         """Index of the nearest centre of every row; the centres do not move."""
         Xc, centers, xp = self._centred_input(X, "predict")
+        if _sparse.is_sparse(Xc):
+            return _sparse.assign(Xc, centers)[0]
         labels, _ = kernels_for(xp).assign(Xc, centers, chunk_rows=self._rows_for(Xc, xp))
         return labels
 
@@ -259,6 +310,8 @@ or callable, default "auto"
         that sits on its centre is at distance exactly 0.
         """
         Xc, centers, xp = self._centred_input(X, "transform")
+        if _sparse.is_sparse(Xc):
+            return _sparse.transform(Xc, centers, _sparse.row_sq_norms(Xc))
         acc = accumulation_dtype(xp, device_of(Xc))
         centers = xp.astype(centers, acc)
         c_sq = xp.sum(centers * centers, axis=1)
@@ -278,6 +331,9 @@ or callable, default "auto"
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the inertia of ``X`` under the fitted centres (a Python float)."""
         Xc, centers, xp = self._centred_input(X, "score")
+        if _sparse.is_sparse(Xc):
+            w = _check_sample_weight(sample_weight, Xc.shape[0], np, None, Xc.dtype)
+            return -float(w @ _sparse.assign(Xc, centers)[1])
         dev = device_of(Xc)
         w = _check_sample_weight(sample_weight, Xc.shape[0], xp, dev, Xc.dtype)
         _, sqdist = kernels_for(xp).assign(Xc, centers, chunk_rows=self._rows_for(Xc, xp))
@@ -290,6 +346,10 @@ or callable, default "auto"
         """X checked (2-D, non-empty, real, and finite unless not ``finite``) as an array of
         its own library; records (``reset``) or checks ``n_features_in_`` and
         ``feature_names_in_``."""
+        if _sparse.is_sparse(X):  # (its stored values are checked finite: that costs little)
+            checked = _sparse.check_X(X, type(self).__name__)
+            validate_data(self, checked, reset=reset, skip_check_array=True)
+            return checked
         if HAVE_SKLEARN and _is_host_data(X):
             # scikit-learn's own checks and messages for NumPy arrays, lists, DataFrames, sparse
             return validate_data(
@@ -333,6 +393,17 @@ or callable, default "auto"
             )
         if self.algorithm not in _ALGORITHMS:
             raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {self.algorithm!r}")
+        if self.algorithm == "elkan" and k == 1:  # scikit-learn's warning
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if not isinstance(self.copy_x, (bool, np.bool_)):
+            raise ValueError(
+                f"The 'copy_x' parameter of {type(self).__name__} must be an instance of "
+                f"'bool'; got {self.copy_x!r}"
+            )
         wm = self.working_memory
         if wm is not None and not (
             isinstance(wm, numbers.Real) and not isinstance(wm, bool) and 0 < wm < math.inf
@@ -364,11 +435,7 @@ or callable, default "auto"
         if isinstance(init, str) or callable(init):
             return
         shape = tuple(getattr(init, "shape", None) or np.shape(init))
-        expected = (int(self.n_clusters), n_features)
-        if shape != expected:
-            raise ValueError(
-                f"init centres must have shape (n_clusters, n_features) = {expected}; got {shape}"
-            )
+        _check_init_shape(shape, int(self.n_clusters), n_features)
         _check_not_complex(init, "init")
 
     def _resolved_n_init(self) -> int:
@@ -376,9 +443,9 @@ or callable, default "auto"
         if self.n_init == "auto":
             return 1 if explicit or self.init in ("auto", "k-means++", "k-means||") else 10
         if explicit and self.n_init != 1:
-            warnings.warn(
-                f"Explicit initial centres were passed: running one initialisation instead of "
-                f"n_init={self.n_init}.",
+            warnings.warn(  # scikit-learn's words
+                "Explicit initial center position passed: performing only one init in "
+                f"{type(self).__name__} instead of n_init={self.n_init}.",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -386,12 +453,15 @@ or callable, default "auto"
         return int(self.n_init)
 
     def _initial_centers(self, Xf, Xc, mean, w, k, rng, unit_weight):
-        xp = array_namespace(Xc)
-        dev = device_of(Xc)
+        sparse = _sparse.is_sparse(Xc)
+        xp = np if sparse else array_namespace(Xc)
+        dev = None if sparse else device_of(Xc)
         if isinstance(self.init, str):
             init = self.init
             if init == "auto":  # k-means|| reads X far fewer times: the default on Dask
                 init = "k-means||" if namespace_name(xp) == "dask" else "k-means++"
+            if sparse:
+                return _sparse_initial_centers(init, Xc, k, w, rng, unit_weight)
             if init == "k-means++":
                 centers, _ = _init.kmeans_plusplus(
                     Xc, k, w, rng, working_memory=self._working_memory_bytes()
@@ -403,15 +473,30 @@ or callable, default "auto"
             else:
                 centers, _ = _init.random_rows(Xc, k, w, rng, unit_weight=unit_weight)
             return centers
-        given = self.init(Xf, k, rng) if callable(self.init) else self.init
+        # called as scikit-learn calls it (with a RandomState, see _init_rng)
+        given = self.init(Xf, k, random_state=rng) if callable(self.init) else self.init
+        if _sparse.is_sparse(given):  # a callable may return rows of a sparse X
+            given = given.toarray()
         centers = _as_namespace(given, xp, dev, Xc.dtype, "init")
-        if tuple(centers.shape) != (k, Xc.shape[1]):
-            raise ValueError(
-                f"init centres must have shape (n_clusters, n_features) = ({k}, {Xc.shape[1]}); "
-                f"got {tuple(centers.shape)}"
-            )
+        _check_init_shape(tuple(centers.shape), k, Xc.shape[1])
         _check_finite(xp, centers, "init")
         return centers - mean
+
+    def _init_rng(self) -> Any:
+        """What the initialisations draw from: a Generator for the built-in ones; for a callable
+        ``init``, what scikit-learn hands it (a RandomState: None gives NumPy's global one, an
+        int a seeded one; a RandomState or Generator is passed as it is); nothing for explicit
+        centres (which draw nothing, and a generator seeded by the OS takes a while)."""
+        if callable(self.init):
+            state = self.random_state
+            if state is None:
+                return np.random.mtrand._rand
+            if isinstance(state, (numbers.Integral, np.integer)):
+                return np.random.RandomState(state)
+            return state
+        if not isinstance(self.init, str):
+            return None
+        return host_rng(self.random_state)
 
     def _working_memory_bytes(self) -> int:
         mib = DEFAULT_WORKING_MEMORY_MIB if self.working_memory is None else self.working_memory
@@ -428,6 +513,8 @@ or callable, default "auto"
         check_is_fitted(self, "cluster_centers_")
         self._check_same_namespace(X, method)
         X = self._validate_X(X, reset=False)
+        if _sparse.is_sparse(X):
+            return X, np.asarray(to_numpy(self.cluster_centers_), dtype=X.dtype), np
         xp = array_namespace(X)
         dev = device_of(X)
         dtype = float_dtype(xp, X.dtype, dev)
@@ -502,27 +589,108 @@ def kmeans(
     return est.cluster_centers_, est.labels_, est.inertia_, est.n_iter_
 
 
+def k_means(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    init: str | Any | Callable = "k-means++",
+    n_init: str | int = "auto",
+    max_iter: int = 300,
+    verbose: bool = False,
+    tol: float = 1e-4,
+    random_state: Any = None,
+    copy_x: bool = True,
+    algorithm: str = "lloyd",
+    return_n_iter: bool = False,
+) -> tuple:
+    """K-means as a function, with the signature and returns of ``sklearn.cluster.k_means``.
+
+    Parameters
+    ----------
+    X : array or SciPy sparse matrix of shape (n_samples, n_features)
+    n_clusters : int
+    sample_weight, init, n_init, max_iter, verbose, tol, random_state, copy_x, algorithm
+        As for :class:`KMeans`.
+    return_n_iter : bool, default False
+        Whether to return the number of iterations as well.
+
+    Returns
+    -------
+    centroid : array of shape (n_clusters, n_features)
+    label : array of shape (n_samples,)
+    inertia : float
+    best_n_iter : int
+        Only when ``return_n_iter`` is True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmeans_xp import k_means
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])
+    >>> centers, labels, inertia = k_means(X, 2, init=X[[0, 2]])
+    >>> centers
+    array([[ 0. ,  0.5],
+           [10. ,  0.5]])
+    >>> labels, inertia
+    (array([0, 0, 1, 1]), 1.0)
+    """
+    est = KMeans(
+        n_clusters,
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        verbose=verbose,
+        tol=tol,
+        random_state=random_state,
+        copy_x=copy_x,
+        algorithm=algorithm,
+    ).fit(X, sample_weight=sample_weight)
+    if return_n_iter:
+        return est.cluster_centers_, est.labels_, est.inertia_, est.n_iter_
+    return est.cluster_centers_, est.labels_, est.inertia_
+
+
 def kmeans_plusplus(
     X: Any,
     n_clusters: int,
     *,
     sample_weight: Any = None,
+    x_squared_norms: Any = None,
     random_state: Any = None,
     n_local_trials: int | None = None,
 ) -> tuple[Any, Any]:
     """Initial centres by greedy k-means++: ``(centers, indices)`` with ``centers == X[indices]``.
 
     ``n_local_trials`` candidates are tried per centre (default 2 + int(ln k)); rows are drawn
-    with probability proportional to ``sample_weight`` times squared distance.
+    with probability proportional to ``sample_weight`` times squared distance. ``X`` may be a
+    SciPy sparse matrix (the centres are then dense). ``x_squared_norms`` (shape (n_samples,),
+    optional), the rows' squared norms, is checked, and spares a pass over a sparse X; dense
+    rows' norms are taken afresh, in the order the draws walk them.
     """
-    X = _check_X(X, "kmeans_plusplus")
-    xp = array_namespace(X)
-    dev = device_of(X)
+    if _sparse.is_sparse(X):
+        X = _sparse.check_X(X, "kmeans_plusplus")
+    else:
+        X = _check_X(X, "kmeans_plusplus")
     n = X.shape[0]
     if not _is_integer(n_clusters) or not 1 <= n_clusters <= n:
         raise ValueError(f"n_clusters must be an integer in [1, n_samples={n}]; got {n_clusters!r}")
     if n_local_trials is not None and not (_is_integer(n_local_trials) and n_local_trials >= 1):
         raise ValueError(f"n_local_trials must be None or an integer >= 1; got {n_local_trials!r}")
+    if x_squared_norms is not None:
+        x_squared_norms = _check_squared_norms(x_squared_norms, n)
+    if _sparse.is_sparse(X):
+        w = _check_sample_weight(sample_weight, n, np, None, X.dtype)
+        return _sparse.kmeans_plusplus(
+            X,
+            int(n_clusters),
+            w,
+            host_rng(random_state),
+            x_sq=x_squared_norms,
+            n_local_trials=n_local_trials,
+        )
+    xp = array_namespace(X)
+    dev = device_of(X)
     rng = host_rng(random_state)
     dtype = float_dtype(xp, X.dtype, dev)
     Xf = xp.astype(X, dtype, copy=False)  # never written
@@ -534,6 +702,43 @@ def kmeans_plusplus(
         Xf, int(n_clusters), w, rng, n_local_trials=n_local_trials, working_memory=budget
     )
     return xp.take(Xf, indices, axis=0), indices
+
+
+def _sparse_initial_centers(init, X, k, w, rng, unit_weight):
+    """The named initialisation on a SciPy CSR ``X``: dense centres (k x d)."""
+    if init == "k-means++":
+        return _sparse.kmeans_plusplus(X, k, w, rng)[0]
+    if init == "k-means||":
+        return _sparse.kmeans_parallel(X, k, w, rng)[0]
+    return _sparse.random_rows(X, k, w, rng, unit_weight=unit_weight)[0]
+
+
+def _check_init_shape(shape: tuple, k: int, d: int) -> None:
+    """scikit-learn's messages for explicit centres of the wrong shape."""
+    if len(shape) != 2 or shape[0] != k:
+        raise ValueError(
+            f"The shape of the initial centers {shape} does not match the number of clusters "
+            f"{k}: init must have shape (n_clusters, n_features) = ({k}, {d})."
+        )
+    if shape[1] != d:
+        raise ValueError(
+            f"The shape of the initial centers {shape} does not match the number of features "
+            f"of the data {d}: init must have shape (n_clusters, n_features) = ({k}, {d})."
+        )
+
+
+def _check_squared_norms(norms: Any, n: int) -> np.ndarray:
+    """``x_squared_norms`` as float64 on the host: one finite, non-negative value per row."""
+    norms = np.asarray(to_numpy(norms), dtype=np.float64)
+    if norms.ndim != 1 or norms.shape[0] != n:
+        length = norms.shape[0] if norms.ndim else norms.shape
+        raise ValueError(
+            f"The length of x_squared_norms {length} should be equal to the length of "
+            f"n_samples {n}: one squared norm per row of X (got shape {norms.shape})."
+        )
+    if not np.all(np.isfinite(norms)) or np.any(norms < 0):
+        raise ValueError("x_squared_norms must hold finite, non-negative numbers")
+    return norms
 
 
 # ---------------------------------------------------------------- validation

@@ -85,8 +85,8 @@ def lloyd(
 
         if verbose:
             print(
-                f"Iteration {iteration}: inertia {inertia:.6g}, centre shift {shift:.6g}, "
-                f"{n_changed} labels changed"
+                f"Iteration {iteration}, inertia {inertia:.6g}, center shift {shift:.6g}, "
+                f"{n_changed} labels changed."
             )
         if callback is not None:
             shown = centers if offset is None else centers + offset
@@ -151,14 +151,15 @@ def _iteration(
 
 
 def _stop_message(reason: str, iteration: int, shift: float, tol: float) -> str:
+    # scikit-learn's wording, which users' log parsers match
     if reason == STRICT:
-        return f"Converged at iteration {iteration}: strict convergence (no label changed)."
+        return f"Converged at iteration {iteration}: strict convergence."
     if reason == TOL:
         return (
-            f"Converged at iteration {iteration}: centre shift {shift:.6g} "
+            f"Converged at iteration {iteration}: center shift {shift:.6g} "
             f"within tolerance {tol:.6g}."
         )
-    return f"Stopped at max_iter={iteration} without converging (centre shift {shift:.6g})."
+    return f"Stopped at max_iter={iteration} without converging (center shift {shift:.6g})."
 
 
 def relocate_empty_clusters(

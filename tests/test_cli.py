@@ -169,7 +169,7 @@ def test_fit_verbose_prints_a_line_per_iteration(tmp_path, blobs, capsys):
     assert main(["fit", str(data), "-k", "3", "--verbose", "--tol", "0"]) == 0
     out = capsys.readouterr().out
     assert "(header: a, b, c)" in out
-    lines = re.findall(r"^Iteration (\d+):", out, flags=re.MULTILINE)
+    lines = re.findall(r"^Iteration (\d+), inertia", out, flags=re.MULTILINE)
     assert lines and lines == [str(i) for i in range(1, len(lines) + 1)]
 
 

@@ -177,7 +177,8 @@ def test_verbose_prints_each_iteration_and_why_it_stopped(capsys):
     out = capsys.readouterr().out.splitlines()
     iteration_lines = [line for line in out if line.startswith("Iteration ")]
     assert len(iteration_lines) == est.n_iter_
-    assert "inertia" in iteration_lines[0] and "centre shift" in iteration_lines[0]
+    assert iteration_lines[0].startswith("Iteration 1, inertia ")
+    assert "center shift" in iteration_lines[0]
     assert out[-1].startswith(f"Converged at iteration {est.n_iter_}: strict convergence")
 
 

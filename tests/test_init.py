@@ -73,18 +73,18 @@ def test_random_init_picks_distinct_rows_weighted():
         assert np.isfinite(est.cluster_centers_).all()
 
 
-def test_callable_init_gets_the_callers_data_and_a_generator(backend):
+def test_callable_init_gets_the_callers_data_and_a_random_state(backend):
     X, _ = make_blobs(100, 2, centers=3, random_state=7)
     seen = {}
 
-    def init(data, k, rng):
+    def init(data, k, random_state):  # called as scikit-learn calls it
         seen["type"] = type(data)
-        seen["rng"] = rng
+        seen["random_state"] = random_state
         return data[:k, ...]
 
-    est = KMeans(3, init=init, n_init=1).fit(backend.asarray(X))
+    est = KMeans(3, init=init, n_init=1, random_state=0).fit(backend.asarray(X))
     assert seen["type"] is type(backend.asarray(X))
-    assert isinstance(seen["rng"], np.random.Generator)
+    assert isinstance(seen["random_state"], np.random.RandomState)
     ref = KMeans(3, init=X[:3]).fit(X)
     np.testing.assert_allclose(
         backend.to_numpy(est.cluster_centers_), ref.cluster_centers_, atol=1e-10
@@ -100,6 +100,6 @@ def test_n_init_keeps_the_lowest_inertia():
 
 def test_explicit_init_with_n_init_runs_once_and_warns():
     X, _ = make_blobs(100, 2, centers=2, random_state=0)
-    with pytest.warns(RuntimeWarning, match="Explicit initial centres"):
+    with pytest.warns(RuntimeWarning, match="Explicit initial center position passed"):
         est = KMeans(2, init=X[:2], n_init=5).fit(X)
     assert est.n_iter_ >= 1

@@ -35,7 +35,7 @@ def test_tags_declare_array_api_support():
     assert tags.array_api_support
     assert tags.estimator_type == "clusterer"
     assert tags.transformer_tags is not None
-    assert not tags.input_tags.sparse and not tags.input_tags.allow_nan
+    assert tags.input_tags.sparse and not tags.input_tags.allow_nan
 
 
 def test_scipy_array_api_mode_is_on_for_the_tests():
