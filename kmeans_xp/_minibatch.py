@@ -14,6 +14,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
@@ -25,6 +26,7 @@ from ._estimator import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
+    KMeans,
     TransformerMixin,
     _as_namespace,
     _check_finite,
@@ -192,6 +194,7 @@ default "k-means++"
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
     # ------------------------------------------------------------------ fit
@@ -243,8 +246,7 @@ default "k-means++"
         xp, dev = target.xp, target.device
         centers = best
         counts = xp.zeros((k,), dtype=target.dtype, device=dev)
-        self._counts_host = np.zeros(k)
-        self._n_since_last_reassign = 0
+        self._schedule = _Schedule(np.zeros(k))
         stopper = EarlyStopping(
             batch_size=bs, n_samples=n, tol=self._tol, max_no_improvement=self.max_no_improvement
         )
@@ -327,8 +329,7 @@ default "k-means++"
             self._counts = target.xp.zeros(
                 (self.n_clusters,), dtype=target.dtype, device=target.device
             )
-            self._counts_host = np.zeros(self.n_clusters)
-            self._n_since_last_reassign = 0
+            self._schedule = _Schedule(np.zeros(self.n_clusters))
         with kernels.fit_context(Xb, int(self.n_clusters)):
             centers, counts, batch_inertia, moved = self._step(
                 Xb, wb, self.cluster_centers_, self._counts, kernels, rows, rng_reassign
@@ -357,7 +358,7 @@ default "k-means++"
 
         Rows are moved to the centres' library and device in chunks when they live elsewhere.
         """
-        check_is_fitted(self, "cluster_centers_")
+        self._check_input_where(X, "predict")
         X = self._validate_X(X, reset=False)
         labels, _ = self._pass(X, self._fitted_target(), want="labels")
         return labels
@@ -366,18 +367,24 @@ default "k-means++"
         """Euclidean distance of every row to every centre, (n_samples, n_clusters), in X's
         library; the distance to the nearest centre comes from explicit differences, so a row
         on its centre is at distance exactly 0."""
-        check_is_fitted(self, "cluster_centers_")
+        self._check_input_where(X, "transform")
         X = self._validate_X(X, reset=False)
         return self._pass(X, self._fitted_target(), want="distances")
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of ``X`` under the centres, a Python float."""
-        check_is_fitted(self, "cluster_centers_")
+        self._check_input_where(X, "score")
         X = self._validate_X(X, reset=False)
         _, inertia = self._labels_inertia(
             X, _host_weights(sample_weight, X.shape[0]), self._fitted_target()
         )
         return -inertia
+
+    def _check_input_where(self, X: Any, method: str) -> None:
+        """Fitted; and under scikit-learn's ``array_api_dispatch``, X of the fit's library and
+        device (scikit-learn's rule, as ``KMeans`` applies it); otherwise anything is moved."""
+        check_is_fitted(self, "cluster_centers_")
+        KMeans._check_same_namespace(self, X, method)
 
     # ------------------------------------------------------------ the steps
     def _step(self, Xb, wb, centers, counts, kernels, rows, rng):
@@ -387,14 +394,15 @@ default "k-means++"
             Xb, wb, centers, counts, kernels=kernels, chunk_rows=rows
         )
         inertia, counts_host = to_host(inertia, counts)
-        self._counts_host = counts_host.astype(np.float64)
+        schedule = self._schedule
+        schedule.counts = np.asarray(counts_host, dtype=np.float64)
         moved = 0
         if due and self.reassignment_ratio > 0:
             centers, new_counts, moved = reassign(
-                Xb, centers, self._counts_host, self.reassignment_ratio, rng, verbose=self.verbose
+                Xb, centers, schedule.counts, self.reassignment_ratio, rng, verbose=self.verbose
             )
             if moved:
-                self._counts_host = new_counts
+                schedule.counts = new_counts
                 xp = array_namespace(centers)
                 counts = from_numpy(new_counts, xp, device_of(centers), dtype=counts.dtype)
         return centers, counts, float(inertia), moved
@@ -402,9 +410,10 @@ default "k-means++"
     def _random_reassign(self) -> bool:
         """scikit-learn's schedule: every ``10 * n_clusters`` rows, and whenever a cluster has
         no weight."""
-        self._n_since_last_reassign += self._batch_size
-        if (self._counts_host == 0).any() or self._n_since_last_reassign >= 10 * self.n_clusters:
-            self._n_since_last_reassign = 0
+        schedule = self._schedule
+        schedule.since_reassign += self._batch_size
+        if (schedule.counts == 0).any() or schedule.since_reassign >= 10 * self.n_clusters:
+            schedule.since_reassign = 0
             return True
         return False
 
@@ -629,6 +638,16 @@ default "k-means++"
 
 
 # ------------------------------------------------------------------- helpers
+@dataclass
+class _Schedule:
+    """The host's view of the steps, for the reassignment schedule: the counts after the last
+    step (float64) and the rows stepped through since the last reassignment check. (Kept out
+    of the estimator's own attributes, whose arrays are all of the centres' library.)"""
+
+    counts: np.ndarray
+    since_reassign: int = 0
+
+
 def _is_host_data(X: Any) -> bool:
     return isinstance(X, np.ndarray) or not array_api_compat.is_array_api_obj(X)
 

@@ -22,6 +22,7 @@ from kmeans_xp._streaming import BatchStream, Target, _PlainCopy, copier_for, ro
 from kmeans_xp._xp import compat_namespace
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 
 def blobs(n=600, d=3, k=4, seed=0):
@@ -512,3 +513,21 @@ def test_cli_mini_batch_refuses_a_plot_in_one_line(tmp_path, capsys):
     argv = ["fit", str(tmp_path / "x.npy"), "-k", "3", "--mini-batch", "--plot", "p.png"]
     assert main(argv) == 2
     assert "--plot is not available with --mini-batch" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ scikit-learn's estimator checks
+def _expected_failures(estimator) -> dict:
+    # the same expected failures scikit-learn declares for its own MiniBatchKMeans
+    reason = "sample_weight is not equivalent to removing/repeating samples."
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
+
+@parametrize_with_checks(
+    [MiniBatchKMeans(n_clusters=2, n_init=2, max_iter=5, batch_size=10), MiniBatchKMeans(3)],
+    expected_failed_checks=_expected_failures,
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
