@@ -273,7 +273,7 @@ class BatchStream:
         self.close()
 
 
-def iter_batches(X: Any, batch_size: int, *, like: Any = None) -> Iterator[Any]:
+def iter_batches(X: Any, batch_size: int, *, like: Any = None, ahead: bool = True) -> Iterator[Any]:
     """Consecutive batches of ``batch_size`` rows of ``X``, in the library and on the device of
     ``like`` (an array; default: X's own), each batch read and copied while the previous one is
     used.
@@ -289,6 +289,9 @@ def iter_batches(X: Any, batch_size: int, *, like: Any = None) -> Iterator[Any]:
         An array of the library and device the batches should be in, e.g.
         ``torch.empty(0, device="cuda")``; its dtype is not used: batches keep X's float dtype
         (integers become float64 where the device has it).
+    ahead : bool, default True
+        Read and copy the next batch while the current one is used (False: one at a time,
+        when asked for; the same batches).
 
     Returns
     -------
@@ -312,15 +315,14 @@ def iter_batches(X: Any, batch_size: int, *, like: Any = None) -> Iterator[Any]:
         start = next(starts, n)
         return start, min(start + int(batch_size), n)
 
-    with BatchStream(X, target, draw) as stream:
+    with BatchStream(X, target, draw, ahead=ahead) as stream:
         for _ in range(0, n, int(batch_size)):
             yield stream.next()
 
 
 def source_dtype(X: Any, xp: Any, device: Any) -> Any:
     """The dtype of ``xp`` that rows of ``X`` are computed in: X's floating type of the same
-    name (float64 only where the device has it), integers and booleans as ``float_dtype``
-    decides."""
+    name; integers and booleans as ``float_dtype`` decides (float64 where the device has it)."""
     name = _numpy_dtype(X.dtype).name
     if name in ("float32", "float64"):
         return float_dtype(xp, getattr(xp, name), device)
