@@ -386,6 +386,9 @@ def test_iter_batches_covers_every_row_once_in_order(backend):
     for b in batches:
         assert type(b) is type(like) and str(b.device) == str(like.device)
     np.testing.assert_array_equal(np.concatenate([backend.to_numpy(b) for b in batches]), X)
+    one_at_a_time = list(iter_batches(X, 3, like=like, ahead=False))
+    for a, b in zip(batches, one_at_a_time, strict=True):
+        np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b))
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got 0"):
         list(iter_batches(X, 0))
 
@@ -550,3 +553,17 @@ def _expected_failures(estimator) -> dict:
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.gpu
+def test_cupy_batches_arrive_through_their_stream():
+    cupy = pytest.importorskip("cupy")
+    X, _ = blobs(5000, 8, 4)
+    target = Target(compat_namespace(cupy), cupy.cuda.Device(), cupy.float32)
+    rng = np.random.default_rng(0)
+    idx = [rng.integers(0, 5000, 512) for _ in range(6)]
+    it = iter(idx)
+    with BatchStream(X, target, lambda: next(it)) as stream:
+        got = [cupy.asnumpy(stream.next()) for _ in range(5)]
+    for rows, batch in zip(idx, got, strict=False):
+        np.testing.assert_array_equal(batch, X[rows].astype(np.float32))
