@@ -215,9 +215,17 @@ default "k-means++"
         Returns
         -------
         self : MiniBatchKMeans
+
+        Examples
+        --------
+        >>> from kmeans_xp import MiniBatchKMeans, make_blobs
+        >>> X, _ = make_blobs(2000, 2, centers=3, random_state=0)
+        >>> km = MiniBatchKMeans(3, batch_size=256, random_state=0).fit(X)
+        >>> km.cluster_centers_.shape, km.labels_.shape
+        ((3, 2), (2000,))
         """
-        X = self._validate_X(X, reset=True)
         self._check_params()
+        X = self._validate_X(X, reset=True)
         n = int(X.shape[0])
         self._check_params_vs_input(n)
         target = self._target(X)
@@ -357,6 +365,22 @@ default "k-means++"
         """Index of the nearest centre of every row, in X's library; the centres do not move.
 
         Rows are moved to the centres' library and device in chunks when they live elsewhere.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : array of shape (n_samples,), int64
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import MiniBatchKMeans
+        >>> km = MiniBatchKMeans(2, init=np.array([[0.0], [10.0]])).partial_fit([[0.0], [10.0]])
+        >>> km.predict(np.array([[1.0], [9.0]])).tolist()
+        [0, 1]
         """
         self._check_input_where(X, "predict")
         X = self._validate_X(X, reset=False)
@@ -364,15 +388,51 @@ default "k-means++"
         return labels
 
     def transform(self, X: Any) -> Any:
-        """Euclidean distance of every row to every centre, (n_samples, n_clusters), in X's
-        library; the distance to the nearest centre comes from explicit differences, so a row
-        on its centre is at distance exactly 0."""
+        """Euclidean distance of every row to every centre, in X's library; the distance to
+        the nearest centre comes from explicit differences, so a row on its centre is at
+        distance exactly 0.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import MiniBatchKMeans
+        >>> km = MiniBatchKMeans(2, init=np.array([[0.0], [10.0]])).partial_fit([[0.0], [10.0]])
+        >>> km.transform(np.array([[1.0]])).tolist()
+        [[1.0, 9.0]]
+        """
         self._check_input_where(X, "transform")
         X = self._validate_X(X, reset=False)
         return self._pass(X, self._fitted_target(), want="distances")
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Opposite of the (weighted) inertia of ``X`` under the centres, a Python float."""
+        """Opposite of the (weighted) inertia of ``X`` under the centres, a Python float.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array of shape (n_samples,), optional
+
+        Returns
+        -------
+        score : float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import MiniBatchKMeans
+        >>> km = MiniBatchKMeans(2, init=np.array([[0.0], [10.0]])).partial_fit([[0.0], [10.0]])
+        >>> km.score(np.array([[1.0], [8.0]]))
+        -5.0
+        """
         self._check_input_where(X, "score")
         X = self._validate_X(X, reset=False)
         _, inertia = self._labels_inertia(
