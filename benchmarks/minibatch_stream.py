@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     info = machine()
-    result = {"case": vars(args) | {"out": str(args.out)}, "stream": run(args)}
+    case = {key: value for key, value in vars(args).items() if key != "out"}
+    result = {"case": case, "stream": run(args)}
     for name, row in result["stream"].items():
         print(name, row)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
