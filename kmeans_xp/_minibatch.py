@@ -572,9 +572,9 @@ default "k-means++"
         return centers
 
     def _explicit_centers(self, given, target, n_features) -> Any:
-        centers = _as_namespace(given, target.xp, target.device, target.dtype, "init")
         if is_sparse(given):
-            raise TypeError("init must be a dense array; got a sparse matrix")
+            raise TypeError(f"init must be a dense array; got a sparse {type(given).__name__}")
+        centers = _as_namespace(given, target.xp, target.device, target.dtype, "init")
         k = int(self.n_clusters)
         if centers.shape[0] != k:
             raise ValueError(

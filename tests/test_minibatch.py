@@ -261,6 +261,13 @@ def test_bad_parameters_are_named(params, message):
         MiniBatchKMeans(**params).fit(X)
 
 
+def test_a_sparse_init_is_refused_by_name():
+    sparse = pytest.importorskip("scipy.sparse")
+    X, _ = blobs(50, 2, 3)
+    with pytest.raises(TypeError, match="init must be a dense array; got a sparse csr_matrix"):
+        MiniBatchKMeans(3, init=sparse.csr_matrix(X[:3])).fit(X)
+
+
 def test_bad_sample_weight_is_named():
     X, _ = blobs(50, 2, 3)
     with pytest.raises(ValueError, match=r"sample_weight must have shape \(50,\)"):
