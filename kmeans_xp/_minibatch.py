@@ -21,6 +21,7 @@ import array_api_compat
 import numpy as np
 
 from . import _init
+from ._chunked import distances, labels_and_inertia, mean_column_variance, weights_in
 from ._estimator import (
     HAVE_SKLEARN,
     BaseEstimator,
@@ -45,7 +46,6 @@ from ._minibatch_step import (
 from ._streaming import (
     BatchStream,
     Target,
-    in_target,
     is_dask,
     is_sparse,
     rows_of,
@@ -239,7 +239,7 @@ default "k-means++"
 
         valid = rng_init.integers(0, n, self._init_size)
         X_valid = rows_of(X, valid, target)
-        w_valid = _weights_in(w_host, valid, target)
+        w_valid = weights_in(w_host, valid, target)
         best, best_inertia = None, None
         for i in range(self._n_init):
             if self.verbose:
@@ -329,7 +329,7 @@ default "k-means++"
         target = self._fitted_target() if has_centers else self._target(X)
         w_host = _host_weights(sample_weight, n)
         Xb = rows_of(X, (0, n), target)
-        wb = _weights_in(w_host, (0, n), target)
+        wb = weights_in(w_host, (0, n), target)
         kernels = kernels_for(target.xp)
         rows = self._rows_for(n, target)
         if not has_centers:
@@ -490,30 +490,10 @@ default "k-means++"
 
     # ------------------------------------------------------- passes over X
     def _pass(self, X: Any, target: Target, *, want: str, w_host: Any = None) -> Any:
-        """Labels and weighted inertia ("labels") or distances ("distances") of every row of
-        X, chunk by chunk in the target; results in X's library."""
-        xp, centers = target.xp, self.cluster_centers_
-        kernels = kernels_for(xp)
-        n = int(X.shape[0])
-        rows = self._rows_for(n, target)
-        acc = accumulation_dtype(xp, target.device)
-        parts, total = [], 0.0
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            chunk = rows_of(X, (start, stop), target)
-            if want == "distances":
-                parts.append(_distances(chunk, centers))
-                continue
-            labels, sqdist = kernels.assign(chunk, centers, chunk_rows=rows)
-            w = _weights_in(w_host, (start, stop), target)
-            total = total + xp.sum(xp.astype(sqdist, acc) * xp.astype(w, acc))
-            parts.append(labels)
-        out = parts[0] if len(parts) == 1 else xp.concat(parts)
-        out = _to_library_of(X, out, target)
+        rows = self._rows_for(int(X.shape[0]), target)
         if want == "distances":
-            return out
-        (inertia,) = to_host(total) if len(parts) else (0.0,)
-        return out, float(inertia)
+            return distances(X, self.cluster_centers_, target, rows)
+        return labels_and_inertia(X, self.cluster_centers_, w_host, target, rows)
 
     def _labels_inertia(self, X, w_host, target) -> tuple[Any, float]:
         return self._pass(X, target, want="labels", w_host=w_host)
@@ -526,28 +506,9 @@ default "k-means++"
         return float(inertia)
 
     def _tolerance(self, X, target) -> float:
-        """``tol`` times the mean variance of the columns (scikit-learn's, unweighted), from
-        one pass in chunks: per-chunk means and squared deviations merged in float64."""
-        n = int(X.shape[0])
-        rows = self._rows_for(n, target)
-        xp = target.xp
-        acc = accumulation_dtype(xp, target.device)
-        count, mean, m2 = 0, None, None
-        for start in range(0, n, rows):
-            chunk = xp.astype(rows_of(X, (start, min(start + rows, n)), target), acc)
-            c_mean = xp.mean(chunk, axis=0)
-            c_m2 = xp.sum((chunk - c_mean) ** 2, axis=0)
-            c_mean, c_m2 = (np.asarray(a, dtype=np.float64) for a in to_host(c_mean, c_m2))
-            c_n = chunk.shape[0]
-            if mean is None:
-                count, mean, m2 = c_n, c_mean, c_m2
-                continue
-            delta = c_mean - mean
-            total = count + c_n
-            mean = mean + delta * c_n / total
-            m2 = m2 + c_m2 + delta**2 * count * c_n / total
-            count = total
-        return float(np.mean(m2 / count) * self.tol)
+        """``tol`` times the mean variance of the columns (scikit-learn's, unweighted)."""
+        rows = self._rows_for(int(X.shape[0]), target)
+        return mean_column_variance(X, target, rows) * self.tol
 
     # ------------------------------------------------------------ init
     def _init_name(self) -> str:
@@ -561,7 +522,7 @@ default "k-means++"
             return self._explicit_centers(self.init, target, X.shape[1])
         subset = rng.integers(0, n, self._init_size) if self._init_size < n else (0, n)
         Xs = rows_of(X, subset, target)
-        ws = _weights_in(w_host, subset, target)
+        ws = weights_in(w_host, subset, target)
         if self.init == "k-means++":
             centers, _ = _init.kmeans_plusplus(Xs, k, ws, rng)
         elif self.init == "random":
@@ -737,20 +698,6 @@ def _host_weights(sample_weight: Any, n: int) -> np.ndarray | None:
     return w.copy()
 
 
-def _weights_in(w_host: np.ndarray | None, rows: Any, target: Target) -> Any:
-    """The weights of the named rows (indices or a (start, stop) slice) in the target."""
-    if isinstance(rows, tuple):
-        n = rows[1] - rows[0]
-        if w_host is None:
-            return target.xp.ones((n,), dtype=target.dtype, device=target.device)
-        part = w_host[rows[0] : rows[1]]
-    else:
-        if w_host is None:
-            return target.xp.ones((rows.shape[0],), dtype=target.dtype, device=target.device)
-        part = w_host[rows]
-    return from_numpy(part, target.xp, target.device, dtype=target.dtype)
-
-
 def _batch_sampler(rng: np.random.Generator, n: int, size: int, w: np.ndarray | None):
     """Draws of ``size`` row indices with replacement, with probability proportional to ``w``
     (scikit-learn's ``choice(n, size, p=w / w.sum())``, through cumulative weights made once);
@@ -764,31 +711,3 @@ def _batch_sampler(rng: np.random.Generator, n: int, size: int, w: np.ndarray | 
         return np.minimum(picked, n - 1)
 
     return draw
-
-
-def _distances(chunk: Any, centers: Any) -> Any:
-    """Euclidean distances of the rows of ``chunk`` to ``centers`` (rows x k), in the
-    accumulation dtype, the nearest from explicit differences; returned in the chunk's dtype."""
-    xp = array_namespace(chunk, centers)
-    dev = device_of(chunk)
-    acc = accumulation_dtype(xp, dev)
-    rows, cent = xp.astype(chunk, acc), xp.astype(centers, acc)
-    c_sq = xp.sum(cent * cent, axis=1)
-    sq = xp.sum(rows * rows, axis=1)[:, None] - 2.0 * (rows @ cent.T) + c_sq
-    nearest = xp.argmin(sq, axis=1)
-    diff = rows - xp.take(cent, nearest, axis=0)
-    exact = xp.sum(diff * diff, axis=1)
-    ids = xp.arange(cent.shape[0], device=dev)
-    sq = xp.where(ids == nearest[:, None], exact[:, None], sq)
-    return xp.astype(xp.sqrt(xp.clip(sq, min=0.0)), chunk.dtype)
-
-
-def _to_library_of(X: Any, out: Any, target: Target) -> Any:
-    """Results computed in the target, returned in X's library: as they are when X is in the
-    target, NumPy for host sources (memory maps, sparse matrices, Dask arrays), else converted
-    to X's library and device."""
-    if in_target(X, target):
-        return out
-    if isinstance(X, np.ndarray) or is_sparse(X) or is_dask(X):
-        return to_numpy(out)
-    return from_numpy(to_numpy(out), array_namespace(X), device_of(X))

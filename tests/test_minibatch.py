@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from kmeans_xp import KMeans, MiniBatchInfo, MiniBatchKMeans, iter_batches, make_blobs
+from kmeans_xp._chunked import mean_column_variance
 from kmeans_xp._kernels import kernels_for
 from kmeans_xp._minibatch import _batch_sampler
 from kmeans_xp._minibatch_step import (
@@ -127,6 +128,17 @@ def test_reassigned_clusters_move_to_batch_rows_and_get_the_smallest_other_count
     np.testing.assert_array_equal(new[[0, 2]], centers[[0, 2]])
     np.testing.assert_array_equal(new_counts, [100.0, 40.0, 40.0])
     assert counts[1] == 0.5  # the caller's counts are not modified
+
+
+def test_tol_is_relative_to_scikit_learns_column_variance(backend):
+    X, _ = blobs(300, 3, 3)
+    X = X + 1000.0  # a large mean: chunks merged naively would lose the variance
+    target = Target(backend.xp, backend.asarray(X[:1]).device, backend.asarray(X[:1]).dtype)
+    assert mean_column_variance(backend.asarray(X), target, 7) == pytest.approx(
+        np.var(X, axis=0).mean(), rel=1e-10
+    )
+    km = MiniBatchKMeans(3, tol=1e-3, batch_size=30, random_state=0).fit(X)
+    assert km._tol == pytest.approx(1e-3 * np.var(X, axis=0).mean(), rel=1e-10)
 
 
 def test_early_stopping_counts_steps_without_improvement():
