@@ -6,6 +6,9 @@ returns results in the caller's own array type, on the caller's device.
 
 from ._estimator import KMeans, k_means, kmeans, kmeans_plusplus
 from ._lloyd import IterationInfo
+from ._minibatch import MiniBatchKMeans
+from ._minibatch_step import MiniBatchInfo
+from ._streaming import iter_batches
 from .datasets import make_blobs
 from .metrics import silhouette_score
 
@@ -14,7 +17,10 @@ __version__ = "0.1.0"
 __all__ = [
     "IterationInfo",
     "KMeans",
+    "MiniBatchInfo",
+    "MiniBatchKMeans",
     "__version__",
+    "iter_batches",
     "k_means",
     "kmeans",
     "kmeans_plusplus",

@@ -149,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--verbose", "-v", action="store_true", help="print a line per iteration")
     _add_quiet(fit)
     _add_reader_options(fit)
+    _add_mini_batch_options(fit)
     fit.set_defaults(run=_run_fit)
 
     elbow = sub.add_parser(
@@ -479,6 +480,8 @@ def _compare_with_sklearn(X: np.ndarray, blob: np.ndarray, init: np.ndarray, km:
 
 # ----------------------------------------------------------------------------------- fit
 def _run_fit(args: argparse.Namespace) -> int:
+    if args.mini_batch:
+        return _run_fit_mini_batch(args)
     named = {"--labels": args.labels, "--centers": args.centers, "--plot": args.plot}
     targets = _checked_outputs(named, args.input)
     if args.plot:
@@ -632,6 +635,107 @@ def _best_k(ks: Sequence[int], scores: Sequence[float | None]) -> tuple[int, flo
         return None
     top = max(s for _, s in defined)
     return min(k for k, s in defined if s == top), top
+
+
+# ------------------------------------------------------------------------ mini-batch fit
+def _add_mini_batch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mini-batch",
+        action="store_true",
+        help="fit MiniBatchKMeans (scikit-learn's mini-batch k-means): a .npy file is read "
+        "memory-mapped, a batch of rows at a time, so it may be larger than memory; "
+        "--max-iter counts passes over the data, and the fit stops early as scikit-learn's "
+        "does (--tol is not used)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=1024,
+        help="rows per mini-batch step (default 1024)",
+    )
+
+
+def _run_fit_mini_batch(args: argparse.Namespace) -> int:
+    from ._minibatch import MiniBatchKMeans
+
+    if args.plot:
+        raise CLIError("--plot is not available with --mini-batch")
+    targets = _checked_outputs({"--labels": args.labels, "--centers": args.centers}, args.input)
+    module, device, described = _backend(args.backend)
+    if args.input.lower().endswith(".npy") and os.path.isfile(args.input):
+        X, header = _open_npy(args.input), None
+    else:
+        X, header = read_matrix(args.input, delimiter=args.delimiter, header=args.header)
+    n, d = X.shape
+    if args.k > n:
+        raise CLIError(f"-k {args.k} is larger than the number of rows in {args.input} ({n})")
+    if args.verbose:
+        print(f"read {n:,} rows x {d} columns from {args.input}" + _header_note(header))
+        print(f"backend {described}; batches of {args.batch_size} rows")
+    km = MiniBatchKMeans(
+        args.k,
+        init=args.init,
+        max_iter=args.max_iter,
+        batch_size=args.batch_size,
+        random_state=args.seed,
+        verbose=int(args.verbose),
+    )
+    if module is not np:  # centres on the device; batches of the file are copied there
+        km.set_params(init=_device_init(X, args, module, device), n_init=1)
+    with _reported_warnings():
+        km.fit(X)
+    labels = to_numpy(km.labels_).astype(np.int64)
+    centers = np.asarray(to_numpy(km.cluster_centers_), dtype=np.float64)
+    with written_together() as stage:
+        if args.labels:
+            stage(targets["--labels"], lambda tmp: np.savetxt(tmp, labels, fmt="%d"))
+        if args.centers:
+            stage(targets["--centers"], lambda tmp: _write_csv(tmp, centers))
+    sizes = np.bincount(labels, minlength=args.k)
+    print(
+        f"k={args.k}: inertia {km.inertia_:.6g} after {km.n_steps_} steps of "
+        f"{km._batch_size} rows ({km.n_iter_} passes); cluster sizes "
+        + ", ".join(str(s) for s in sizes)
+    )
+    if not args.centers:
+        print("centres:")
+        for row in centers:
+            print("  " + ", ".join(f"{v:.6g}" for v in row))
+    for name, path in (("labels", args.labels), ("centres", args.centers)):
+        if path:
+            print(f"wrote {name} to {path}")
+    return 0
+
+
+def _open_npy(path: str) -> np.ndarray:
+    """A .npy file memory-mapped (read-only, nothing loaded), checked to hold a non-empty
+    matrix of real numbers; a 1-D array is one feature. Integers are read as float64."""
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CLIError(f"{path}: not a readable .npy file ({exc})") from None
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
+        raise CLIError(f"{path}: expected an array of real numbers; got dtype {data.dtype}")
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.size == 0:
+        raise CLIError(
+            f"{path}: expected a non-empty 2-D array (rows x features); got shape {data.shape}"
+        )
+    return data if data.dtype.kind == "f" else data.astype(np.float64)
+
+
+def _device_init(X: np.ndarray, args: argparse.Namespace, module: Any, device: Any) -> Any:
+    """Initial centres on the backend's device: k-means++ (or random rows) on as many random
+    rows as MiniBatchKMeans draws for its initialisation (3 batches, at least 3 k)."""
+    rng = np.random.default_rng(args.seed)
+    size = min(X.shape[0], max(3 * min(args.batch_size, X.shape[0]), 3 * args.k))
+    rows = np.sort(rng.choice(X.shape[0], size=size, replace=False))
+    sample = from_numpy(np.asarray(X[rows], dtype=np.float64), module, device)
+    if args.init == "random":
+        return sample[np.sort(rng.choice(size, size=args.k, replace=False))]
+    centers, _ = kmeans_plusplus(sample, args.k, random_state=args.seed)
+    return centers
 
 
 def _header_note(header: list[str] | None) -> str:
