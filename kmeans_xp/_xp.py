@@ -32,12 +32,25 @@ __all__ = [
 
 
 def namespace_name(xp: Any) -> str:
-    """Short name of a namespace: 'numpy', 'torch', 'cupy', 'dask', 'jax', 'array_api_strict'..."""
-    name = getattr(xp, "__name__", type(xp).__name__)
-    for short in ("numpy", "cupy", "torch", "dask", "jax", "array_api_strict"):
-        if short in name:
+    """Short name of a namespace: 'numpy', 'torch', 'cupy', 'dask', 'jax', 'array_api_strict'...
+
+    Recognised by exact identity (array-api-compat's ``is_*_namespace``), never by substring:
+    ``jax.numpy`` is JAX, not NumPy.
+    """
+    for short, is_namespace in _NAMESPACE_TESTS:
+        if is_namespace(xp):
             return short
-    return name
+    return getattr(xp, "__name__", type(xp).__name__)
+
+
+_NAMESPACE_TESTS = (
+    ("numpy", array_api_compat.is_numpy_namespace),
+    ("cupy", array_api_compat.is_cupy_namespace),
+    ("torch", array_api_compat.is_torch_namespace),
+    ("dask", array_api_compat.is_dask_namespace),
+    ("jax", array_api_compat.is_jax_namespace),
+    ("array_api_strict", array_api_compat.is_array_api_strict_namespace),
+)
 
 
 def array_namespace(*arrays: Any) -> Any:
