@@ -24,6 +24,7 @@ _NATIVE = {
     "torch": ".torch",
     "cupy": ".cupy",
     "dask": ".dask",
+    "jax": ".jax",
 }
 
 _cache: dict[str, SimpleNamespace] = {}
