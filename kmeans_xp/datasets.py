@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import compat_namespace, from_numpy
+from ._xp import compat_namespace, from_numpy, index_dtype
 
 
 def make_blobs(
@@ -85,7 +85,8 @@ def make_blobs(
     xp = compat_namespace(xp)
     if dtype is None:
         dtype = _default_float(xp, device)
-    return from_numpy(X, xp, device, dtype=dtype), from_numpy(y, xp, device, dtype=xp.int64)
+    y = from_numpy(y, xp, device, dtype=index_dtype(xp, device))
+    return from_numpy(X, xp, device, dtype=dtype), y
 
 
 def _default_float(xp: Any, device: Any) -> Any:
