@@ -56,6 +56,22 @@ def silhouette_score(
         Seeds the subset drawn for ``sample_size``.
     working_memory : float, optional
         MiB a chunk of the distance matrix may take (default 64).
+
+    Returns
+    -------
+    float
+        The mean silhouette coefficient, between -1 (rows nearer another cluster than their
+        own) and 1 (tight, well separated clusters).
+
+    Examples
+    --------
+    >>> from kmeans_xp import KMeans, make_blobs, silhouette_score
+    >>> X, y = make_blobs(n_samples=300, centers=3, random_state=0)
+    >>> round(silhouette_score(X, y), 4)
+    0.4449
+    >>> labels = KMeans(3, random_state=0).fit(X).labels_
+    >>> round(silhouette_score(X, labels), 4)
+    0.4837
     """
     xp = array_namespace(X)
     dev = device_of(X)
