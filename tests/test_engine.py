@@ -124,9 +124,12 @@ def test_transform_is_euclidean_distance(backend):
     C = backend.to_numpy(est.cluster_centers_)
     expected = np.sqrt(((X[:, None, :] - C[None]) ** 2).sum(-1))
     np.testing.assert_allclose(
-        backend.to_numpy(est.transform(backend.asarray(X))), expected, rtol=1e-9, atol=1e-9
+        backend.to_numpy(est.transform(backend.asarray(X))),
+        expected,
+        rtol=backend.tol(1e-9),
+        atol=backend.tol(1e-9),
     )
-    assert est.score(backend.asarray(X)) == pytest.approx(-est.inertia_, rel=1e-10)
+    assert est.score(backend.asarray(X)) == pytest.approx(-est.inertia_, rel=backend.tol(1e-10))
 
 
 def test_empty_cluster_is_relocated_not_nan(backend):
