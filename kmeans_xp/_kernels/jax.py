@@ -28,7 +28,7 @@ SCAN_ROWS = 1024
 
 def free_memory(X: Any) -> int | None:
     """Bytes still free on X's accelerator, when the device reports it; ``None`` on the CPU."""
-    (device,) = X.devices()
+    device = next(iter(X.devices()))
     if device.platform == "cpu":
         return None
     stats = device.memory_stats() or {}
@@ -44,8 +44,8 @@ def _acc_dtype() -> Any:
 
 def _chunk(rows, C, c_sq):
     """Labels (lowest index among equal scores) and exact squared distances of ``rows``: the
-    sum of (x - c)^2 to the chosen centre, as ``portable.assign`` computes it (on the CPU also
-    faster than reading the best score back: XLA then fuses the argmin into the product)."""
+    sum of (x - c)^2 to the chosen centre, as ``portable.assign`` computes it (on the CPU this
+    was also faster than reading the best score back; benchmarks/README.md)."""
     labels = jnp.argmin(c_sq - 2.0 * (rows @ C.T), axis=1)
     diff = rows - jnp.take(C, labels, axis=0)
     return labels, jnp.sum(diff * diff, axis=1)
