@@ -1,6 +1,6 @@
 """CPU benchmark: kmeans_xp against scikit-learn and faiss-cpu, side by side.
 
-    python -m benchmarks.cpu [--cases NAME ...] [--rounds 5] [--fit-rounds 3] [--out DIR]
+    python -m benchmarks.cpu [--cases NAME ...] [--rounds 5] [--fit-rounds 3] [--out DIR] [--jax]
 
 Every contender gets the same float32 data in one process. Two figures per case:
 
@@ -9,6 +9,12 @@ Every contender gets the same float32 data in one process. Two figures per case:
   iterations the contender reports having run (checked to be 10 for every contender);
 - ``fit``: a whole default fit (k-means++, ``n_init=1``, default ``tol``, run to convergence;
   faiss: its own defaults, random init and 25 iterations on a subsample).
+
+With ``--jax``, the per-iteration race also runs kmeans_xp on JAX arrays of the same data and
+centres (``jax``), and XLA's floor for the assignment: a jitted ``argmin(X @ C.T)`` run
+``max_iter`` times, each waited for (``xla_floor``: the whole product at once, as one program;
+``xla_floor_chunked``: the same over 1024-row chunks with ``lax.map``, the form that keeps the
+scores in cache). A second table gives their ratios to the NumPy path and to the floors.
 
 After one warm-up run of each, the contenders alternate over several rounds and the best time
 of each is kept: these machines are shared and stall at random, so only the ratios of one run
@@ -115,6 +121,51 @@ def faiss_fit(X, k, seed):
     return len(km.obj), float(km.obj[-1])
 
 
+# JAX contenders (``--jax``): the arrays are made once, outside the timed runs
+def jax_iter(Xj, init_j):
+    est = kmeans_xp.KMeans(init_j.shape[0], init=init_j, n_init=1, max_iter=ITERATIONS, tol=0.0)
+    est.fit(Xj)
+    return est.n_iter_, est.inertia_
+
+
+def _xla_floor(chunk: int | None):
+    import jax
+    import jax.numpy as jnp
+
+    def labels(X, C):
+        return jnp.argmin(X @ C.T, axis=1)
+
+    if chunk is None:
+        return jax.jit(labels)
+
+    def chunked(X, C):
+        full = X.shape[0] // chunk * chunk
+        head = jax.lax.map(lambda rows: labels(rows, C), X[:full].reshape(-1, chunk, X.shape[1]))
+        return jnp.concatenate([head.reshape(-1), labels(X[full:], C)])
+
+    return jax.jit(chunked)
+
+
+def xla_floor_iter(floor, Xj, init_j):
+    """``ITERATIONS`` assignments by ``floor``, each waited for (a Lloyd loop syncs once per
+    iteration too)."""
+    for _ in range(ITERATIONS):
+        floor(Xj, init_j).block_until_ready()
+    return ITERATIONS, 0.0
+
+
+def _jax_contenders(X: np.ndarray, init: np.ndarray) -> dict[str, Callable]:
+    import jax.numpy as jnp
+
+    Xj, init_j = jnp.asarray(X), jnp.asarray(init)
+    whole, chunked = _xla_floor(None), _xla_floor(1024)
+    return {
+        "jax": lambda: jax_iter(Xj, init_j),
+        "xla_floor": lambda: xla_floor_iter(whole, Xj, init_j),
+        "xla_floor_chunked": lambda: xla_floor_iter(chunked, Xj, init_j),
+    }
+
+
 def _has_faiss() -> bool:
     try:
         import faiss  # noqa: F401
@@ -181,7 +232,9 @@ def _limit_threads(n: int, use_faiss: bool) -> None:
         faiss.omp_set_num_threads(n)
 
 
-def run_case(name: str, rounds: int, fit_rounds: int, fit_seeds: int, use_faiss: bool) -> dict:
+def run_case(
+    name: str, rounds: int, fit_rounds: int, fit_seeds: int, use_faiss: bool, use_jax: bool
+) -> dict:
     X, init = make_data(name)
     n, d, k, _ = CASES[name]
     iter_contenders = {
@@ -195,6 +248,8 @@ def run_case(name: str, rounds: int, fit_rounds: int, fit_seeds: int, use_faiss:
     if use_faiss:
         iter_contenders["faiss"] = lambda: faiss_iter(X, init)
         fit_contenders["faiss"] = _seeds(faiss_fit, X, k, fit_seeds)
+    if use_jax:
+        iter_contenders.update(_jax_contenders(X, init))
     small = n * d * k < 1_000_000
     # every round runs each contender for 0.2 s at least: the best of a few dozen short fits
     # (a fit of 10 iterations takes from 1 ms to 1 s here), one run of a long one
@@ -248,6 +303,12 @@ def machine() -> dict:
     except ImportError:
         pass
     try:
+        import jax
+
+        info["jax"] = jax.__version__
+    except ImportError:
+        pass
+    try:
         from threadpoolctl import threadpool_info
 
         info["threadpools"] = [
@@ -294,6 +355,24 @@ def table(results: dict, peers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def jax_table(results: dict) -> str:
+    """Markdown table of the ``--jax`` contenders: ms per iteration and ratios."""
+    head = ["case", "numpy ms", "jax ms", "jax/numpy", "floor ms", "jax/floor"]
+    head += ["chunked floor ms", "jax/chunked floor"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, case in results.items():
+        t = {c: r["s_per_iter"] for c, r in case["iter"].items()}
+        if "jax" not in t:
+            continue
+        jax_s = t["jax"]
+        row = [name, f"{t['kmeans_xp'] * 1e3:.3g}", f"{jax_s * 1e3:.3g}"]
+        row.append(f"{jax_s / t['kmeans_xp']:.2f}")
+        for floor in ("xla_floor", "xla_floor_chunked"):
+            row += [f"{t[floor] * 1e3:.3g}", f"{jax_s / t[floor]:.2f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.cpu",
@@ -304,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the per-iteration race")
     parser.add_argument("--fit-rounds", type=int, default=2, help="rounds of the whole-fit race")
     parser.add_argument("--no-faiss", action="store_true", help="leave faiss-cpu out")
+    parser.add_argument(
+        "--jax", action="store_true", help="also time JAX arrays and XLA's floor per iteration"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -331,13 +413,15 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in args.cases:
         results[name] = run_case(
-            name, args.rounds, args.fit_rounds, args.fit_seeds, "faiss" in peers
+            name, args.rounds, args.fit_rounds, args.fit_seeds, "faiss" in peers, args.jax
         )
         for line in table({name: results[name]}, peers).splitlines()[2:]:
             print(line, flush=True)
     elapsed = time.perf_counter() - started
 
     text = table(results, peers)
+    if args.jax:
+        text += "\n\nJAX, per iteration:\n\n" + jax_table(results)
     print()
     print(text)
     ratios = {

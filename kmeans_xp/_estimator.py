@@ -141,6 +141,26 @@ or callable, default "auto"
     n_features_in_ : int
     feature_names_in_ : array of str, shape (n_features_in_,)
         Only when X had string column names (a pandas DataFrame).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmeans_xp import KMeans
+    >>> X = np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 0.0],
+    ...               [10.0, 2.0], [10.0, 4.0], [10.0, 0.0]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> km.labels_
+    array([0, 0, 0, 1, 1, 1])
+    >>> km.cluster_centers_
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    >>> km.inertia_, km.n_iter_, km.stop_reason_
+    (16.0, 2, 'strict')
+    >>> km.predict(np.array([[0.0, 0.0], [12.0, 3.0]]))
+    array([0, 1])
+
+    Arrays of another library (torch, CuPy, JAX, Dask, ...) give results of that library, on
+    the device the data lives on: ``KMeans(2).fit(torch.asarray(X)).labels_`` is a tensor.
     """
 
     def __init__(
@@ -178,11 +198,32 @@ or callable, default "auto"
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
-        """Compute the clustering of ``X`` (array of shape (n_samples, n_features)).
+        """Compute the clustering of ``X``.
 
-        ``sample_weight`` (array of shape (n_samples,), optional) weighs the rows in the
-        initialisation, the centre updates and the inertia; it may come from another library
-        or the host, and is converted to X's library and device. ``y`` is ignored.
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            An array of any Array API library (or anything NumPy converts); integers and
+            booleans become floats.
+        y : ignored
+            Accepted for scikit-learn's API.
+        sample_weight : array of shape (n_samples,), optional
+            Weighs the rows in the initialisation, the centre updates and the inertia; it may
+            come from another library or the host, and is converted to X's library and device.
+
+        Returns
+        -------
+        KMeans
+            The fitted estimator itself.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import KMeans
+        >>> X = np.array([[0.0], [1.0], [10.0], [11.0]])
+        >>> KMeans(2, random_state=0).fit(X, sample_weight=[1, 3, 1, 1]).cluster_centers_
+        array([[ 0.75],
+               [10.5 ]])
         """
         # finiteness is checked by the fit's first pass over X (its sum of squares)
         X = self._validate_X(X, reset=True, finite=False)
@@ -287,16 +328,79 @@ or callable, default "auto"
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
-        """Fit and return ``labels_``."""
+        """Fit and return ``labels_``.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array of shape (n_samples,), optional
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        labels : array of shape (n_samples,)
+            Index of the cluster of every row, in X's library and on its device.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import KMeans
+        >>> KMeans(2, random_state=0).fit_predict(np.array([[0.0], [1.0], [10.0], [11.0]]))
+        array([1, 1, 0, 0])
+        """
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
-        """Fit and return the distances of every row to every centre."""
+        """Fit and return the distances of every row to every centre.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array of shape (n_samples,), optional
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters)
+            As :meth:`transform` gives them for ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import KMeans
+        >>> KMeans(2, random_state=0).fit_transform(np.array([[0.0], [1.0], [10.0], [11.0]]))
+        array([[10.5,  0.5],
+               [ 9.5,  0.5],
+               [ 0.5,  9.5],
+               [ 0.5, 10.5]])
+        """
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     # ------------------------------------------------------------ inference
     def predict(self, X: Any) -> Any:
-        """Index of the nearest centre of every row; the centres do not move."""
+        """Index of the nearest centre of every row; the centres do not move.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            New data with the fit's features.
+
+        Returns
+        -------
+        labels : array of shape (n_samples,)
+            Index of the nearest centre (the lowest index among equally near ones), in X's
+            library and on its device.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import KMeans
+        >>> km = KMeans(2, random_state=0).fit(np.array([[0.0], [1.0], [10.0], [11.0]]))
+        >>> km.predict(np.array([[-3.0], [4.0], [8.0]]))
+        array([1, 1, 0])
+        """
         Xc, centers, xp = self._centred_input(X, "predict")
         if _sparse.is_sparse(Xc):
             return _sparse.assign(Xc, centers)[0]
@@ -304,10 +408,29 @@ or callable, default "auto"
         return labels
 
     def transform(self, X: Any) -> Any:
-        """Euclidean (not squared) distance of every row to every centre, (n_samples, k).
+        """Euclidean (not squared) distance of every row to every centre.
 
         The distance to the nearest centre is computed from explicit differences, so a row
         that sits on its centre is at distance exactly 0.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            New data with the fit's features.
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters)
+            In X's library, on its device, of the fit's floating dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import KMeans
+        >>> km = KMeans(2, random_state=0).fit(np.array([[0.0, 0.0], [0.0, 2.0], [6.0, 1.0]]))
+        >>> km.transform(np.array([[0.0, 1.0], [3.0, 5.0]]))
+        array([[0., 6.],
+               [5., 5.]])
         """
         Xc, centers, xp = self._centred_input(X, "transform")
         if _sparse.is_sparse(Xc):
@@ -329,7 +452,30 @@ or callable, default "auto"
         return parts[0] if len(parts) == 1 else xp.concat(parts)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Opposite of the inertia of ``X`` under the fitted centres (a Python float)."""
+        """Opposite of the inertia of ``X`` under the fitted centres.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            New data with the fit's features.
+        y : ignored
+        sample_weight : array of shape (n_samples,), optional
+            Weighs each row's squared distance.
+
+        Returns
+        -------
+        float
+            Minus the weighted sum of squared distances of the rows to their nearest centres
+            (higher is better, as scikit-learn's scores are), a Python float.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kmeans_xp import KMeans
+        >>> km = KMeans(2, random_state=0).fit(np.array([[0.0], [1.0], [10.0], [11.0]]))
+        >>> km.score(np.array([[0.0], [12.0]]))
+        -2.5
+        """
         Xc, centers, xp = self._centred_input(X, "score")
         if _sparse.is_sparse(Xc):
             w = _check_sample_weight(sample_weight, Xc.shape[0], np, None, Xc.dtype)
@@ -573,7 +719,40 @@ def kmeans(
 ) -> tuple[Any, Any, float, int]:
     """K-means as a function: ``(centers, labels, inertia, n_iter)`` for ``X``.
 
-    The parameters are those of :class:`KMeans`.
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Data of any Array API library.
+    n_clusters : int
+        Number of clusters k.
+    sample_weight : array of shape (n_samples,), optional
+        Weight of every row, as in :meth:`KMeans.fit`.
+    init, n_init, max_iter, tol, verbose, random_state, working_memory, callback
+        As for :class:`KMeans`.
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, n_features)
+        The final centres, in X's library and on its device.
+    labels : array of shape (n_samples,)
+        The cluster of every row.
+    inertia : float
+        Weighted sum of squared distances of the rows to their centres.
+    n_iter : int
+        Lloyd iterations run by the kept initialisation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmeans_xp import kmeans
+    >>> X = np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 0.0],
+    ...               [10.0, 2.0], [10.0, 4.0], [10.0, 0.0]])
+    >>> centers, labels, inertia, n_iter = kmeans(X, 2, random_state=0)
+    >>> centers
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    >>> labels, inertia
+    (array([0, 0, 0, 1, 1, 1]), 16.0)
     """
     est = KMeans(
         n_clusters,
@@ -662,11 +841,45 @@ def kmeans_plusplus(
 ) -> tuple[Any, Any]:
     """Initial centres by greedy k-means++: ``(centers, indices)`` with ``centers == X[indices]``.
 
-    ``n_local_trials`` candidates are tried per centre (default 2 + int(ln k)); rows are drawn
-    with probability proportional to ``sample_weight`` times squared distance. ``X`` may be a
-    SciPy sparse matrix (the centres are then dense). ``x_squared_norms`` (shape (n_samples,),
-    optional), the rows' squared norms, is checked, and spares a pass over a sparse X; dense
-    rows' norms are taken afresh, in the order the draws walk them.
+    Rows are drawn with probability proportional to ``sample_weight`` times their squared
+    distance to the nearest centre chosen so far; of ``n_local_trials`` candidates drawn per
+    centre, the one that lowers the weighted inertia most is kept.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Data of any Array API library, or a SciPy sparse matrix (the centres are then dense).
+    n_clusters : int
+        Number of centres to choose, between 1 and n_samples.
+    sample_weight : array of shape (n_samples,), optional
+        Weight of every row; rows of weight 0 are never chosen.
+    x_squared_norms : array of shape (n_samples,), optional
+        The rows' squared norms, checked; they spare a pass over a sparse X (dense rows'
+        norms are taken afresh, in the order the draws walk them).
+    random_state : None, int, numpy Generator or RandomState
+        Seeds the draws (made on the host: one seed gives the same rows on every backend).
+    n_local_trials : int, optional
+        Candidates tried per centre (default 2 + int(ln k)).
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, n_features)
+        The chosen rows of X (as floats), in X's library and on its device.
+    indices : array of shape (n_clusters,)
+        Their row indices in X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmeans_xp import kmeans_plusplus
+    >>> X = np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 0.0],
+    ...               [10.0, 2.0], [10.0, 4.0], [10.0, 0.0]])
+    >>> centers, indices = kmeans_plusplus(X, 2, random_state=0)
+    >>> centers
+    array([[ 1.,  0.],
+           [10.,  4.]])
+    >>> indices
+    array([2, 4])
     """
     if _sparse.is_sparse(X):
         X = _sparse.check_X(X, "kmeans_plusplus")

@@ -21,6 +21,7 @@ __all__ = [
     "float_dtype",
     "from_numpy",
     "host_rng",
+    "index_dtype",
     "is_lazy",
     "namespace_name",
     "persist",
@@ -106,6 +107,20 @@ def float_dtype(xp: Any, dtype: Any, device: Any) -> Any:
 def accumulation_dtype(xp: Any, device: Any) -> Any:
     """float64 where the device has it, for sums across chunks (inertia, shift)."""
     return xp.float64 if _has_float64(xp, device) else xp.float32
+
+
+def index_dtype(xp: Any, device: Any) -> Any:
+    """int64 where the namespace has it, else its default index type (JAX's 32-bit mode: int32;
+    asking JAX for int64 there warns and truncates)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return xp.int64
+    try:
+        if "int64" in info().dtypes(device=device, kind="signed integer"):
+            return xp.int64
+        return info().default_dtypes(device=device)["indexing"]
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return xp.int64
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import compat_namespace, from_numpy
+from ._xp import compat_namespace, from_numpy, index_dtype
 
 
 def make_blobs(
@@ -41,6 +41,40 @@ def make_blobs(
         How many blobs (their centres drawn uniformly in ``center_box``), or the centres.
     cluster_std : float or sequence of floats
         Standard deviation of each blob.
+    center_box : (float, float), default (-10.0, 10.0)
+        Bounds of the box the centres are drawn in, when ``centers`` is an int.
+    shuffle : bool, default True
+        Shuffle the rows (otherwise they come blob by blob).
+    random_state : None, int or numpy RandomState
+        Seeds the draws; an int gives scikit-learn's numbers.
+    xp : array namespace or module, optional
+        Library of the arrays returned (``torch``, ``cupy``, ``jax.numpy``, ...); NumPy
+        arrays when omitted.
+    device : optional
+        Device of the arrays returned, as ``xp`` names it.
+    dtype : optional
+        dtype of ``X``.
+
+    Returns
+    -------
+    X : array of shape (n_samples, n_features)
+        The points.
+    y : array of shape (n_samples,)
+        The blob each point was drawn from (int64, or the namespace's index type where it has
+        no int64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmeans_xp import make_blobs
+    >>> X, y = make_blobs(n_samples=300, centers=3, random_state=0)
+    >>> X.shape, X.dtype, y.shape
+    ((300, 2), dtype('float64'), (300,))
+    >>> np.bincount(y)
+    array([100, 100, 100])
+    >>> X, y = make_blobs(10, centers=[[0.0, 0.0], [5.0, 5.0]], cluster_std=0.1, random_state=0)
+    >>> np.round(X[y == 1].mean(axis=0))
+    array([5., 5.])
     """
     if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
@@ -85,7 +119,8 @@ def make_blobs(
     xp = compat_namespace(xp)
     if dtype is None:
         dtype = _default_float(xp, device)
-    return from_numpy(X, xp, device, dtype=dtype), from_numpy(y, xp, device, dtype=xp.int64)
+    y = from_numpy(y, xp, device, dtype=index_dtype(xp, device))
+    return from_numpy(X, xp, device, dtype=dtype), y
 
 
 def _default_float(xp: Any, device: Any) -> Any:

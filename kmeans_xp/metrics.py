@@ -16,6 +16,7 @@ from ._xp import (
     array_namespace,
     device_of,
     from_numpy,
+    index_dtype,
     to_host,
     to_numpy,
 )
@@ -109,15 +110,15 @@ def silhouette_score(
         )
 
     acc = accumulation_dtype(xp, dev)
+    idx = index_dtype(xp, dev)
     X = xp.astype(X, acc)
     members = xp.astype(
-        from_numpy(inverse.astype(np.int64), xp, dev)[:, None]
-        == xp.arange(k, dtype=xp.int64, device=dev),
+        from_numpy(inverse, xp, dev, dtype=idx)[:, None] == xp.arange(k, dtype=idx, device=dev),
         acc,
     )  # (n, k) one-hot
     counts = xp.sum(members, axis=0)
     sq_norms = xp.sum(X * X, axis=1)
-    cols = xp.arange(n, dtype=xp.int64, device=dev)
+    cols = xp.arange(n, dtype=idx, device=dev)
     mib = DEFAULT_WORKING_MEMORY_MIB if working_memory is None else working_memory
     # a few (chunk x n) float64 temporaries live at once
     chunk = int(max(1, min(n, mib * 2**20 // (4 * 8 * n))))
@@ -129,7 +130,7 @@ def silhouette_score(
         sq = sq_norms[start:stop, None] - 2.0 * (rows_x @ X.T) + sq_norms[None, :]
         dist = xp.sqrt(xp.clip(sq, min=0.0))
         # a row's distance to itself is exactly 0 (the expansion above leaves rounding noise)
-        is_self = xp.arange(start, stop, dtype=xp.int64, device=dev)[:, None] == cols[None, :]
+        is_self = xp.arange(start, stop, dtype=idx, device=dev)[:, None] == cols[None, :]
         dist = xp.where(is_self, xp.zeros((), dtype=acc, device=dev), dist)
         sums = dist @ members  # (chunk, k): summed distance to every cluster
         own = members[start:stop, ...]

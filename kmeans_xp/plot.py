@@ -53,6 +53,16 @@ class History:
     whenever ``iteration`` goes back to 1. ``runs`` holds every run and ``iterations`` (what
     iterating over the History gives) the latest one, so pass ``n_init=1`` to animate the run
     that the estimator kept.
+
+    Examples
+    --------
+    >>> from kmeans_xp import KMeans, make_blobs
+    >>> from kmeans_xp.plot import History
+    >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
+    >>> history = History()
+    >>> km = KMeans(3, n_init=1, random_state=0, callback=history).fit(X)
+    >>> len(history) == km.n_iter_, history[-1].centers.shape
+    (True, (3, 2))
     """
 
     def __init__(self) -> None:
@@ -92,8 +102,37 @@ def plot_clusters(
 
     Arrays of any library are accepted (copied to the host). Data with more than two features is
     drawn on its first two principal components (centres projected the same way); one feature
-    is drawn against zero. Returns the matplotlib Axes; when ``ax`` is None a new Figure is
-    made (save it with ``ax.figure.savefig(path)``).
+    is drawn against zero.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        The rows to draw.
+    labels : array of shape (n_samples,)
+        Cluster of every row; it sets the colours.
+    centers : array of shape (n_clusters, n_features), optional
+        Centres to mark.
+    ax : matplotlib Axes, optional
+        Where to draw; a new Figure (not managed by pyplot) when None.
+    title : str, optional
+        Title of the axes.
+    limits : ((xmin, xmax), (ymin, ymax)), optional
+        Fixed axis limits (as :func:`animate` keeps them across frames).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on; save the picture with ``ax.figure.savefig(path)``.
+
+    Examples
+    --------
+    >>> from kmeans_xp import KMeans, make_blobs
+    >>> from kmeans_xp.plot import plot_clusters
+    >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
+    >>> km = KMeans(3, random_state=0).fit(X)
+    >>> ax = plot_clusters(X, km.labels_, km.cluster_centers_, title="k = 3")
+    >>> ax.get_title()
+    'k = 3'
     """
     require_viz()
     points = _as_2d(X)
@@ -141,8 +180,43 @@ def animate(
     Each frame shows the rows of ``X`` coloured by that iteration's labels, the updated centres
     as black x markers, and the iteration and inertia in the title; the axes stay fixed across
     frames. ``history`` is a :class:`History` or any sequence of :class:`IterationInfo`. With
-    ``frames_dir``, every frame is also saved there as ``iter_NNN.png``. Returns the paths of
-    the PNG frames written (empty without ``frames_dir``).
+    ``frames_dir``, every frame is also saved there as ``iter_NNN.png``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        The rows that were fitted (the centres in ``history`` are in their coordinates).
+    history : History or sequence of IterationInfo
+        What the fit's ``callback`` received.
+    path : str or path-like
+        Where the GIF is written.
+    frames_dir : str or path-like, optional
+        Folder for one PNG per frame.
+    duration_ms, final_hold_ms : int
+        How long each frame, and the last one, is shown.
+    dpi : int
+        Resolution of the frames.
+    figsize : (float, float)
+        Size of a frame in inches.
+
+    Returns
+    -------
+    list of str
+        Paths of the PNG frames written (empty without ``frames_dir``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from kmeans_xp import KMeans, make_blobs
+    >>> from kmeans_xp.plot import History, animate
+    >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
+    >>> history = History()
+    >>> km = KMeans(3, init="random", n_init=1, random_state=0, callback=history).fit(X)
+    >>> folder = tempfile.mkdtemp()
+    >>> frames = animate(X, history, os.path.join(folder, "kmeans.gif"), frames_dir=folder)
+    >>> len(frames) == km.n_iter_, os.path.exists(os.path.join(folder, "kmeans.gif"))
+    (True, True)
+    >>> import shutil; shutil.rmtree(folder)
     """
     require_viz()
     from PIL import Image
@@ -199,8 +273,37 @@ def plot_elbow(
     *,
     path: str | os.PathLike | None = None,
 ) -> Any:
-    """Inertia over k (left) and, when given, the silhouette score over k (right; ``None`` or
-    NaN where it is undefined, as for k = 1). Saves to ``path`` when given; returns the Figure."""
+    """Inertia over k (left) and, when given, the silhouette score over k (right).
+
+    Parameters
+    ----------
+    ks : sequence of int
+        The numbers of clusters tried.
+    inertias : sequence of float
+        The inertia of the fit for each k.
+    silhouettes : sequence of float or None, optional
+        The silhouette score for each k (``None`` or NaN where it is undefined, as for k = 1);
+        without it only the inertia is drawn.
+    path : str or path-like, optional
+        Where to save the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (not managed by pyplot).
+
+    Examples
+    --------
+    >>> from kmeans_xp import KMeans, make_blobs, silhouette_score
+    >>> from kmeans_xp.plot import plot_elbow
+    >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
+    >>> ks = [1, 2, 3, 4]
+    >>> fits = [KMeans(k, random_state=0).fit(X) for k in ks]
+    >>> scores = [None] + [silhouette_score(X, f.labels_) for f in fits[1:]]
+    >>> fig = plot_elbow(ks, [f.inertia_ for f in fits], scores)
+    >>> len(fig.axes)
+    2
+    """
     require_viz()
     panels = 1 if silhouettes is None else 2
     fig = _new_figure(figsize=(4.5 * panels, 3.6), dpi=100)

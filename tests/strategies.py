@@ -98,6 +98,17 @@ def spread_problems(
 
 
 # ------------------------------------------------------------ NumPy references
+# Relative tolerances are set for float64 and raised to this floor when the backend computes in
+# float32 (JAX's default 32-bit mode turns the float64 data into float32); tests/test_properties
+# sets it per test.
+EPS_FLOOR = 0.0
+
+
+def eps(tolerance: float) -> float:
+    """``tolerance`` (set for float64), at least the current :data:`EPS_FLOOR`."""
+    return max(tolerance, EPS_FLOOR)
+
+
 def sq_distances(X: np.ndarray, C: np.ndarray) -> np.ndarray:
     """(n, k) squared distances from explicit differences, in float64."""
     X = np.asarray(X, dtype=np.float64)
@@ -111,7 +122,7 @@ def distance_tolerance(X: np.ndarray, C: np.ndarray, eps: float = 1e-9) -> np.nd
     X = np.asarray(X, dtype=np.float64)
     C = np.asarray(C, dtype=np.float64)
     size = np.sqrt((X * X).sum(1)) + np.sqrt((C * C).sum(1)).max()
-    return eps * (size * size + 1.0)
+    return max(eps, EPS_FLOOR) * (size * size + 1.0)
 
 
 def cost(X: np.ndarray, C: np.ndarray, labels: np.ndarray, w: np.ndarray) -> float:

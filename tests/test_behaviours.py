@@ -249,9 +249,9 @@ def test_integer_weights_equal_repeated_rows_in_any_order(backend, init):
             backend.to_numpy(weighted.cluster_centers_),
             backend.to_numpy(repeated.cluster_centers_),
             rtol=0,
-            atol=1e-10,
+            atol=backend.tol(1e-10),
         )
-        assert weighted.inertia_ == pytest.approx(repeated.inertia_, rel=1e-10)
+        assert weighted.inertia_ == pytest.approx(repeated.inertia_, rel=backend.tol(1e-10))
         assert weighted.n_iter_ == repeated.n_iter_
         Xb = backend.asarray(X)
         np.testing.assert_array_equal(
@@ -295,10 +295,10 @@ def test_dtypes(backend, dtype):
     if dtype == "bool":
         X = X > 4
     km = KMeans(2, random_state=0).fit(backend.asarray(X.astype(dtype)))
-    expected = backend.xp.float32 if dtype == "float32" else backend.xp.float64
+    expected = backend.xp.float32 if dtype == "float32" else backend.float64
     assert km.cluster_centers_.dtype == expected
     assert km.transform(backend.asarray(X.astype(dtype))).dtype == expected
-    assert km.labels_.dtype == backend.xp.int64
+    assert km.labels_.dtype == backend.int64
     groups = backend.to_numpy(km.labels_)
     assert len(set(groups[:3])) == 1 and len(set(groups[3:])) == 1 and groups[0] != groups[3]
 

@@ -29,7 +29,7 @@ def test_portable_assign_is_the_brute_force_argmin(backend, rows):
     labels, sqdist = portable.assign(backend.asarray(X), backend.asarray(C), chunk_rows=rows)
     full = ((X[:, None, :] - C[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(backend.to_numpy(labels), full.argmin(1))
-    np.testing.assert_allclose(backend.to_numpy(sqdist), full.min(1), rtol=1e-12)
+    np.testing.assert_allclose(backend.to_numpy(sqdist), full.min(1), rtol=backend.tol(1e-12))
 
 
 @pytest.mark.parametrize("rows", [1, 7, 64, 10_000])

@@ -18,6 +18,7 @@ _NATIVE = {
     "torch": ".torch",
     "cupy": ".cupy",
     "dask": ".dask",
+    "jax": ".jax",
 }
 
 _cache: dict[str, Kernels] = {}

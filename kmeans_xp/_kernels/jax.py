@@ -1,0 +1,152 @@
+"""Native fast paths for JAX arrays: the Lloyd step as one jit-compiled XLA program.
+
+XLA fuses what the portable kernels do in separate passes (the score epilogue, the argmin, the
+explicit distance, the per-cluster sums). Rows are processed by ``lax.scan`` over equal chunks
+plus one remainder chunk, so no n x k array exists and the shapes stay static: a program is
+compiled once per (n, d, k, dtype, chunk) and reused by every step of every fit of that shape.
+The results are JAX arrays on X's device. Nothing here synchronises with the device.
+
+The accumulation dtype is float64 only in JAX's 64-bit mode (``jax_enable_x64``); in the default
+32-bit mode labels are int32 and everything else float32, as JAX has no wider types there.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .portable import Step, cluster_means
+
+# Chunk rows for the scan, whatever more the loop's memory budget would allow: a chunk's scores
+# stay in cache (whole-array scores were several times slower on the CPU; benchmarks/README.md)
+SCAN_ROWS = 1024
+
+
+def free_memory(X: Any) -> int | None:
+    """Bytes still free on X's accelerator, when the device reports it; ``None`` on the CPU."""
+    device = next(iter(X.devices()))
+    if device.platform == "cpu":
+        return None
+    stats = device.memory_stats() or {}
+    if "bytes_limit" not in stats:
+        return None
+    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+
+
+def _acc_dtype() -> Any:
+    """float64 in JAX's 64-bit mode, float32 otherwise."""
+    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+
+
+def _center_sq(C):
+    """||c||^2 rounded as the other backends round it: XLA would fuse the products into the sum
+    as fused multiply-adds, and a last-bit difference flips exact ties (lowest index wins)."""
+    return jnp.sum(lax.optimization_barrier(C * C), axis=1)
+
+
+def _chunk(rows, C, c_sq):
+    """Labels (lowest index among equal scores) and exact squared distances of ``rows``: the
+    sum of (x - c)^2 to the chosen centre, as ``portable.assign`` computes it (on the CPU this
+    was also faster than reading the best score back; benchmarks/README.md)."""
+    labels = jnp.argmin(c_sq - 2.0 * (rows @ C.T), axis=1)
+    diff = rows - jnp.take(C, labels, axis=0)
+    return labels, jnp.sum(diff * diff, axis=1)
+
+
+def _chunk_sums(rows, w, labels, k: int):
+    """Weighted sum of the rows of each cluster (k x d) and each cluster's weight (k,): a
+    scatter-add (a one-hot product was slower on the CPU even at k=16; benchmarks/README.md)."""
+    sums = jax.ops.segment_sum(rows * w[:, None], labels, num_segments=k)
+    return sums, jax.ops.segment_sum(w, labels, num_segments=k)
+
+
+def _scan_rows(per_row: tuple, chunk: int, body, carry):
+    """``body(carry, *chunks) -> (carry, outputs)`` over the arrays of ``per_row`` (all of the
+    same length n) in equal chunks of ``chunk`` rows, then one remainder chunk: the shapes stay
+    static, so n only sets how many chunks. Returns the final carry and the per-row outputs,
+    whole."""
+    n = per_row[0].shape[0]
+    full = n // chunk * chunk
+    outputs = None
+    if full:
+        blocks = tuple(a[:full].reshape((-1, chunk, *a.shape[1:])) for a in per_row)
+        carry, outputs = lax.scan(lambda c, xs: body(c, *xs), carry, blocks)
+        outputs = tuple(a.reshape((full, *a.shape[2:])) for a in outputs)
+    if full < n:
+        carry, tail = body(carry, *(a[full:] for a in per_row))
+        outputs = tail if outputs is None else tuple(map(jnp.concatenate, zip(outputs, tail)))
+    return carry, outputs
+
+
+def _scan_chunk(n: int, chunk_rows: int) -> int:
+    return max(1, min(n, chunk_rows, SCAN_ROWS))
+
+
+def _zero_sums(X, k: int) -> tuple[Any, Any]:
+    return jnp.zeros((k, X.shape[1]), X.dtype), jnp.zeros((k,), X.dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("chunk",))
+def _assign(X, C, *, chunk: int):
+    c_sq = _center_sq(C)
+    _, (labels, sqdist) = _scan_rows((X,), chunk, lambda c, rows: (c, _chunk(rows, C, c_sq)), ())
+    return labels, sqdist
+
+
+@functools.partial(jax.jit, static_argnames=("chunk", "first"))
+def _step(X, C, w, prev_labels, *, chunk: int, first: bool):
+    k = C.shape[0]
+    acc = _acc_dtype()
+    c_sq = _center_sq(C)
+
+    def body(carry, rows, row_w):
+        labels, sqdist = _chunk(rows, C, c_sq)
+        sums, weights = _chunk_sums(rows, row_w, labels, k)
+        return (carry[0] + sums, carry[1] + weights), (labels, sqdist)
+
+    (sums, weights), (labels, sqdist) = _scan_rows((X, w), chunk, body, _zero_sums(X, k))
+    inertia = jnp.sum((sqdist * w).astype(acc))
+    if first:
+        n_changed = jnp.asarray(X.shape[0], dtype=acc)
+    else:
+        n_changed = jnp.sum(((labels != prev_labels) & (w > 0)).astype(acc))
+    return labels, sqdist, sums, weights, inertia, n_changed
+
+
+def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
+    """Nearest centre of every row of ``X`` and the exact squared distance to it."""
+    return _assign(X, C, chunk=_scan_chunk(X.shape[0], chunk_rows))
+
+
+def lloyd_step(X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = None) -> Step:
+    """Assignment, per-cluster sums, inertia and changed labels in one compiled program (see
+    :class:`contract.Step`)."""
+    first = prev_labels is None
+    out = _step(
+        X,
+        C,
+        w,
+        jnp.zeros((), jnp.int32) if first else prev_labels,
+        chunk=_scan_chunk(X.shape[0], chunk_rows),
+        first=first,
+    )
+    return Step(*out)
+
+
+@jax.jit
+def _update(sums, weights, n_changed, inertia, centers):
+    acc = n_changed.dtype
+    new = cluster_means(jnp, sums, weights, centers)
+    diff = (new - centers).astype(acc)
+    n_empty = jnp.sum((weights <= 0).astype(acc))
+    return new, jnp.stack([n_changed, n_empty, inertia.astype(acc), jnp.sum(diff * diff)])
+
+
+def center_update(step: Step, centers: Any) -> tuple[Any, Any]:
+    """The centres after ``step`` and its statistics, as ``portable.center_update``, compiled
+    into one program instead of a dozen dispatched operations."""
+    return _update(step.sums, step.weights, step.n_changed, step.inertia, centers)
