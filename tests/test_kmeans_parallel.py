@@ -76,7 +76,7 @@ def test_same_seed_same_centres_on_every_backend(backend):
     est = KMeans(6, init="k-means||", random_state=11).fit(backend.asarray(X))
     np.testing.assert_array_equal(backend.to_numpy(est.labels_), ref.labels_)
     np.testing.assert_allclose(
-        backend.to_numpy(est.cluster_centers_), ref.cluster_centers_, atol=1e-10
+        backend.to_numpy(est.cluster_centers_), ref.cluster_centers_, atol=backend.tol(1e-10)
     )
     _, labels, _, _ = kmeans(backend.asarray(X), 6, init="k-means||", random_state=11)
     np.testing.assert_array_equal(backend.to_numpy(labels), ref.labels_)

@@ -24,7 +24,7 @@ def test_matches_sklearn_on_every_backend(backend):
     expected = sklearn_metrics.silhouette_score(X, labels)
     got = silhouette_score(backend.asarray(X), backend.asarray(labels))
     assert isinstance(got, float)
-    assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert got == pytest.approx(expected, rel=backend.tol(1e-9), abs=backend.tol(1e-12))
 
 
 def test_float32_input_is_scored_in_float64_where_available(backend):

@@ -160,7 +160,8 @@ def test_assign_labels_are_an_argmin(backend, P, dtype, rows):
     )
     labels, sqdist = backend.to_numpy(labels), backend.to_numpy(sqdist)
     assert labels.shape == sqdist.shape == (X.shape[0],)
-    assert labels.dtype == np.dtype(backend.int64) and np.all((labels >= 0) & (labels < P.k))
+    index = np.int64 if backend.has_float64 else np.int32  # JAX's 32-bit mode: int32
+    assert labels.dtype == index and np.all((labels >= 0) & (labels < P.k))
     computed = sqdist.dtype  # float32 also for float64 data on JAX's 32-bit mode
     tolerance = 1e-6 if computed == np.float32 else 1e-12
     assert_labels_are_argmin(X, C, labels, tolerance)

@@ -41,6 +41,8 @@ def _fit(backend, X, **params):
     ids=["nan", "inf", "-inf", "1-D", "3-D", "no rows", "no features", "complex", "huge"],
 )
 def test_bad_X_is_refused_on_every_backend(backend, X, match):
+    if match.startswith("too large") and not backend.has_float64:
+        pytest.skip("1e201 has no float32 value: this backend cannot hold the data")
     with pytest.raises(ValueError, match=match):
         _fit(backend, X)
 
@@ -240,7 +242,7 @@ def test_numpy_init_and_weights_with_other_library_X_give_the_numpy_answer(backe
     assert type(est.cluster_centers_) is type(backend.asarray(X))
     np.testing.assert_array_equal(backend.to_numpy(est.labels_), ref.labels_)
     np.testing.assert_allclose(
-        backend.to_numpy(est.cluster_centers_), ref.cluster_centers_, atol=1e-10
+        backend.to_numpy(est.cluster_centers_), ref.cluster_centers_, atol=backend.tol(1e-10)
     )
     # lists are host data too
     lists = KMeans(4, init=init.tolist()).fit(backend.asarray(X), sample_weight=w.tolist())
@@ -282,9 +284,11 @@ def test_fit_and_inference_leave_X_and_sample_weight_bit_identical(backend):
     km = KMeans(3, random_state=0, n_init=2).fit(X_b, sample_weight=w_b)
     km.predict(X_b), km.transform(X_b), km.score(X_b, sample_weight=w_b)
     km.fit_predict(X_b, sample_weight=w_b)
-    # compare the bytes: bit-identical, not just equal
-    assert backend.to_numpy(X_b).tobytes() == X.tobytes()
-    assert backend.to_numpy(w_b).tobytes() == w.tobytes()
+    # compare the bytes: bit-identical, not just equal (to the float32 data JAX's 32-bit mode
+    # made of them)
+    dtype = backend.to_numpy(X_b).dtype
+    assert backend.to_numpy(X_b).tobytes() == X.astype(dtype).tobytes()
+    assert backend.to_numpy(w_b).tobytes() == w.astype(dtype).tobytes()
 
 
 def test_fit_leaves_a_float32_fortran_numpy_X_bit_identical():
