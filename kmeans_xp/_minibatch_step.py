@@ -26,6 +26,18 @@ class MiniBatchInfo:
     the per-cluster weight sums, both arrays of the centres' library and device;
     ``batch_inertia`` is the batch's weighted sum of squared distances to the centres before
     the step; ``n_reassigned`` the clusters moved to random rows of the batch.
+
+    Examples
+    --------
+    >>> from kmeans_xp import MiniBatchKMeans, make_blobs
+    >>> X, _ = make_blobs(2_000, 2, centers=3, random_state=0)
+    >>> steps = []
+    >>> km = MiniBatchKMeans(3, batch_size=500, max_iter=2, random_state=0,
+    ...                      callback=steps.append).fit(X)
+    >>> steps[0].step, steps[0].centers.shape, steps[0].counts.shape
+    (1, (3, 2), (3,))
+    >>> all(info.batch_inertia > 0 for info in steps)
+    True
     """
 
     step: int

@@ -323,9 +323,9 @@ def iter_batches(X: Any, batch_size: int, *, like: Any = None, ahead: bool = Tru
 def source_dtype(X: Any, xp: Any, device: Any) -> Any:
     """The dtype of ``xp`` that rows of ``X`` are computed in: X's floating type of the same
     name; integers and booleans as ``float_dtype`` decides (float64 where the device has it)."""
-    name = _numpy_dtype(X.dtype).name
-    if name in ("float32", "float64"):
-        return float_dtype(xp, getattr(xp, name), device)
+    if _numpy_dtype(X.dtype).name == "float32":
+        return xp.float32
+    # float64 where the device has it (JAX's 32-bit mode has not: its default float)
     return float_dtype(xp, xp.int64, device)
 
 

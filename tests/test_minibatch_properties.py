@@ -131,4 +131,4 @@ def test_partial_fit_counts_are_monotone_and_centres_stay_in_the_hull(
         centres = backend.to_numpy(km.cluster_centers_)
         assert np.all(np.isfinite(centres))
         hull = np.unique(np.vstack(seen), axis=0)
-        assert in_convex_hull(centres, hull, 1e-9 * (np.abs(hull).max() + 1))
+        assert in_convex_hull(centres, hull, backend.tol(1e-9) * (np.abs(hull).max() + 1))
