@@ -72,9 +72,11 @@ def is_number(cell: str) -> bool:
     return _NUMBER.fullmatch(_unquote(cell)) is not None
 
 
-def _read_npy(path: str) -> np.ndarray:
+def open_npy(path: str) -> np.ndarray:
+    """A .npy file memory-mapped (read-only, nothing loaded), checked to hold a non-empty
+    matrix of real numbers; a 1-D array is one feature. Integers are read as float64."""
     try:
-        data = np.load(path, allow_pickle=False)
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise ReadError(f"{path}: not a readable .npy file ({exc})") from None
     if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
@@ -85,6 +87,11 @@ def _read_npy(path: str) -> np.ndarray:
         raise ReadError(
             f"{path}: expected a non-empty 2-D array (rows x features); got shape {data.shape}"
         )
+    return data if data.dtype.kind == "f" else data.astype(np.float64)
+
+
+def _read_npy(path: str) -> np.ndarray:
+    data = open_npy(path)
     data = data.astype(np.float64)
     bad = np.argwhere(~np.isfinite(data))
     if bad.size:

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import __version__
 from ._cli_progress import Progress, wanted
-from ._cli_read import ReadError, read_matrix
+from ._cli_read import ReadError, open_npy, read_matrix
 from ._cli_write import (
     OutputError,
     Target,
@@ -663,7 +663,7 @@ def _run_fit_mini_batch(args: argparse.Namespace) -> int:
     targets = _checked_outputs({"--labels": args.labels, "--centers": args.centers}, args.input)
     module, device, described = _backend(args.backend)
     if args.input.lower().endswith(".npy") and os.path.isfile(args.input):
-        X, header = _open_npy(args.input), None
+        X, header = open_npy(args.input), None
     else:
         X, header = read_matrix(args.input, delimiter=args.delimiter, header=args.header)
     n, d = X.shape
@@ -705,24 +705,6 @@ def _run_fit_mini_batch(args: argparse.Namespace) -> int:
         if path:
             print(f"wrote {name} to {path}")
     return 0
-
-
-def _open_npy(path: str) -> np.ndarray:
-    """A .npy file memory-mapped (read-only, nothing loaded), checked to hold a non-empty
-    matrix of real numbers; a 1-D array is one feature. Integers are read as float64."""
-    try:
-        data = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise CLIError(f"{path}: not a readable .npy file ({exc})") from None
-    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
-        raise CLIError(f"{path}: expected an array of real numbers; got dtype {data.dtype}")
-    if data.ndim == 1:
-        data = data[:, None]
-    if data.ndim != 2 or data.size == 0:
-        raise CLIError(
-            f"{path}: expected a non-empty 2-D array (rows x features); got shape {data.shape}"
-        )
-    return data if data.dtype.kind == "f" else data.astype(np.float64)
 
 
 def _device_init(X: np.ndarray, args: argparse.Namespace, module: Any, device: Any) -> Any:
