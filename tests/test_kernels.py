@@ -153,6 +153,8 @@ def test_backend_modules_keep_to_the_contract(library):
     """Every name a backend module defines from the contract has the contract's parameters;
     ``workspace=`` exactly where the module makes workspaces; nothing else under an operation's
     name (a backend's extra public functions would be unreachable)."""
+    if library in ("torch", "jax", "dask"):  # these modules import their library
+        pytest.importorskip(library)
     module = importlib.import_module(_kernels._NATIVE[library], _kernels.__name__)
     required = inspect.Parameter.empty
     arg = (inspect.Parameter.POSITIONAL_OR_KEYWORD, required)
