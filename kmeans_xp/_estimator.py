@@ -525,18 +525,8 @@ or callable, default "auto"
             )
         if not (_is_integer(self.max_iter) and self.max_iter >= 1):
             raise ValueError(f"max_iter must be an integer >= 1; got {self.max_iter!r}")
-        tol = self.tol
-        if not (isinstance(tol, numbers.Real) and not isinstance(tol, bool) and tol >= 0):
-            raise ValueError(f"tol must be a number >= 0; got {tol!r}")
-        n_init = self.n_init
-        if not (
-            (isinstance(n_init, str) and n_init == "auto") or (_is_integer(n_init) and n_init >= 1)
-        ):
-            raise ValueError(f"n_init must be 'auto' or an integer >= 1; got {n_init!r}")
-        if isinstance(self.init, str) and self.init not in _INIT_NAMES:
-            raise ValueError(
-                f"init must be one of {_INIT_NAMES}, an array or a callable; got {self.init!r}"
-            )
+        _check_non_negative("tol", self.tol)
+        _check_init_and_n_init(self.init, self.n_init, _INIT_NAMES)
         if self.algorithm not in _ALGORITHMS:
             raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {self.algorithm!r}")
         if self.algorithm == "elkan" and k == 1:  # scikit-learn's warning
@@ -955,6 +945,22 @@ def _check_squared_norms(norms: Any, n: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- validation
+def _check_non_negative(name: str, value: Any) -> None:
+    """A real number >= 0 (not a bool), or a ValueError naming ``name`` and the value."""
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= 0):
+        raise ValueError(f"{name} must be a number >= 0; got {value!r}")
+
+
+def _check_init_and_n_init(init: Any, n_init: Any, names: tuple[str, ...]) -> None:
+    """``init``: one of ``names``, an array or a callable; ``n_init``: 'auto' or an int >= 1."""
+    if not (
+        (isinstance(n_init, str) and n_init == "auto") or (_is_integer(n_init) and n_init >= 1)
+    ):
+        raise ValueError(f"n_init must be 'auto' or an integer >= 1; got {n_init!r}")
+    if isinstance(init, str) and init not in names:
+        raise ValueError(f"init must be one of {names}, an array or a callable; got {init!r}")
+
+
 def _is_host_data(X: Any) -> bool:
     """NumPy arrays and what is not an array of an Array API library (lists, DataFrames...)."""
     return isinstance(X, np.ndarray) or not array_api_compat.is_array_api_obj(X)

@@ -31,6 +31,8 @@ from ._estimator import (
     TransformerMixin,
     _as_namespace,
     _check_finite,
+    _check_init_and_n_init,
+    _check_non_negative,
     _check_X,
     _is_integer,
     check_is_fitted,
@@ -599,24 +601,14 @@ default "k-means++"
             if not (_is_integer(value) and value >= 1):
                 raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
         for name in ("tol", "reassignment_ratio"):
-            value = getattr(self, name)
-            if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0; got {value!r}")
+            _check_non_negative(name, getattr(self, name))
         m = self.max_no_improvement
         if m is not None and not (_is_integer(m) and m >= 0):
             raise ValueError(f"max_no_improvement must be None or an integer >= 0; got {m!r}")
         s = self.init_size
         if s is not None and not (_is_integer(s) and s >= 1):
             raise ValueError(f"init_size must be None or an integer >= 1; got {s!r}")
-        n_init = self.n_init
-        if not (
-            (isinstance(n_init, str) and n_init == "auto") or (_is_integer(n_init) and n_init >= 1)
-        ):
-            raise ValueError(f"n_init must be 'auto' or an integer >= 1; got {n_init!r}")
-        if isinstance(self.init, str) and self.init not in _INIT_NAMES:
-            raise ValueError(
-                f"init must be one of {_INIT_NAMES}, an array or a callable; got {self.init!r}"
-            )
+        _check_init_and_n_init(self.init, self.n_init, _INIT_NAMES)
         if not isinstance(self.compute_labels, (bool, np.bool_)):
             raise ValueError(f"compute_labels must be True or False; got {self.compute_labels!r}")
 
