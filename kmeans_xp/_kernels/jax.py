@@ -43,9 +43,14 @@ def _acc_dtype() -> Any:
 
 
 def _center_sq(C):
-    """||c||^2 rounded as the other backends round it: XLA would fuse the products into the sum
-    as fused multiply-adds, and a last-bit difference flips exact ties (lowest index wins)."""
-    return jnp.sum(lax.optimization_barrier(C * C), axis=1)
+    """||c||^2 rounded as NumPy and torch round it (each square rounded, then summed left to
+    right): fused, XLA's CPU code turns the products and the sum into fused multiply-adds, which
+    differ in the last bit and flip exact ties (lowest index wins). A loop body only adds, so
+    nothing can be fused into it; it costs microseconds even at d=784."""
+    sq = C * C
+    total = jnp.zeros(C.shape[0], C.dtype)
+    column = functools.partial(lax.dynamic_index_in_dim, sq, axis=1, keepdims=False)
+    return lax.fori_loop(0, C.shape[1], lambda j, acc: acc + column(j), total)
 
 
 def _chunk(rows, C, c_sq):
