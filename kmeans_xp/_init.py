@@ -10,7 +10,7 @@ comes as one row of weight 2 or as two copies.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -68,8 +68,9 @@ def kmeans_plusplus(
     with probability proportional to weight times squared distance to the chosen centres.
     Returns the centres (k x d, in X's namespace) and the indices of the rows chosen.
 
-    X is read in chunks of rows and never copied; what the sampling holds besides X is bounded
-    by ``working_memory`` (see :func:`_sampling_plan`) as long as 48 bytes a row fit in it.
+    X is read in chunks of rows (copied once, widened to float64, only where that fits in
+    ``working_memory``); what the sampling holds besides X is bounded
+    by ``working_memory`` (see :func:`_sampling_plan`) as long as 56 bytes a row fit in it.
     Everything that decides a draw (the row order, the distances, the potentials) is computed
     in the accumulation dtype (float64 where the device has it) from X's values, so backends
     that round X's own dtype differently still draw the same rows (see :func:`_sqdist_to`).
@@ -79,14 +80,16 @@ def kmeans_plusplus(
     n = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(n_clusters))
-    rows, keep = _sampling_plan(X, n_local_trials, working_memory)
-    order = _row_order(X, rows)
-    x_sq = _row_sq_norms(X, rows)
-    w = sample_weight
+    rows, keep, widen = _sampling_plan(X, n_local_trials, working_memory)
+    # what decides the draws reads Xa, X's values in the accumulation dtype; centres are X's rows
+    Xa = xp.astype(X, acc) if widen else X
+    order = _row_order(Xa, rows)
+    x_sq = _row_sq_norms(Xa, rows)
+    w = xp.astype(sample_weight, acc, copy=False)
 
     def draw(weights: Any, size: int) -> Any:
         # positions in the canonical order, mapped back to rows of X
-        cumulative = xp.cumulative_sum(xp.take(xp.astype(weights, acc, copy=False), order))
+        cumulative = xp.cumulative_sum(xp.take(weights, order))
         return xp.take(order, _weighted_draw(xp, cumulative, rng.uniform(size=size)))
 
     def rounded(dist: Any) -> Any:
@@ -95,50 +98,65 @@ def kmeans_plusplus(
         return xp.astype(dist, X.dtype)
 
     first = draw(w, 1)
-    closest = rounded(_sqdist_to(X, x_sq, xp.take(X, first, axis=0), rows)[:, 0])
+    closest = rounded(_sqdist_to(Xa, x_sq, xp.take(X, first, axis=0), rows)[0, :])
     chosen = [first]
     for _ in range(1, n_clusters):
         candidates = draw(closest * w, n_local_trials)
         C = xp.take(X, candidates, axis=0)
         potentials, kept = None, []
         for start, stop in row_chunks(n, rows):
-            dist = xp.minimum(_sqdist_to(X, x_sq, C, rows, start, stop), closest[start:stop, None])
-            part = xp.sum(dist * w[start:stop, None], axis=0)
+            dist = xp.minimum(_sqdist_to(Xa, x_sq, C, rows, start, stop), closest[None, start:stop])
+            part = dist @ w[start:stop]
             potentials = part if potentials is None else potentials + part
             if keep:
                 kept.append(rounded(dist))
         best = xp.argmin(potentials, keepdims=True)
         if keep:
-            closest = _concat(xp, [xp.take(dist, best, axis=1)[:, 0] for dist in kept])
+            closest = _concat(xp, [xp.take(dist, best, axis=0)[0, :] for dist in kept])
         else:  # one more pass, over the chosen candidate alone
-            to_best = _sqdist_to(X, x_sq, xp.take(C, best, axis=0), rows)[:, 0]
+            to_best = _sqdist_to(Xa, x_sq, xp.take(C, best, axis=0), rows)[0, :]
             closest = xp.minimum(closest, rounded(to_best))
         chosen.append(xp.take(candidates, best))
     indices = xp.concat(chosen)
     return xp.take(X, indices, axis=0), indices
 
 
-def _sampling_plan(X: Any, columns: int, working_memory: int) -> tuple[int, bool]:
-    """``(rows per chunk, keep)`` for the sampling passes of k-means++ with ``columns``
-    candidates per centre.
+class SamplingPlan(NamedTuple):
+    """How k-means++ reads X within its working memory (see :func:`_sampling_plan`)."""
+
+    rows: int  # rows per chunk of a sampling pass
+    keep: bool  # the candidates' distances are kept for the choice (else one more pass)
+    widen: bool  # X is copied once into the accumulation dtype (else each pass widens chunks)
+
+
+def _sampling_plan(X: Any, columns: int, working_memory: int) -> SamplingPlan:
+    """How to read X for the sampling passes of k-means++ with ``columns`` candidates per
+    centre.
 
     Of ``working_memory``, the n-long vectors k-means++ holds (the order, the row norms, the
-    closest distances and the cumulative weights' temporaries: 48 bytes a row at most) come
-    first; the candidates' distances (n x ``columns`` in X's dtype) are kept for the choice when
-    they fit in half of what is left (``keep``; otherwise a second pass computes the chosen
-    one's). A chunk's temporaries (its rows in float64 and a few rows-by-``columns`` blocks)
-    take at most the rest and at most ``CHUNK_BYTES``. Lazy arrays (Dask) are one chunk: the
-    library splits them into blocks itself.
+    weights in float64, the closest distances and the cumulative weights' temporaries: 56 bytes
+    a row at most) come first; the candidates' distances (n x ``columns`` in X's dtype) are
+    kept for the choice when they fit in half of what is left (otherwise a second pass computes
+    the chosen one's); then X is widened once to float64 when that copy fits in half of what is
+    left (otherwise every pass widens each chunk anew: about a fifth of a pass's time at d=16).
+    A chunk's temporaries (its rows in float64 and a few rows-by-``columns`` blocks) take at
+    most the rest and at most ``CHUNK_BYTES``. Lazy arrays (Dask) are one chunk, never copied:
+    the library splits them into blocks itself.
     """
     n, d = X.shape
-    left = working_memory - 48 * n
+    acc = accumulation_dtype(array_namespace(X), device_of(X))
+    left = working_memory - 56 * n
     keep = n * columns * _itemsize(X) <= left // 2
     if keep:
         left -= n * columns * _itemsize(X)
     if is_lazy(X):
-        return n, keep
+        return SamplingPlan(n, keep, False)
+    widen = X.dtype != acc and n * d * 8 <= left // 2
+    if widen:
+        left -= n * d * 8
     per_row = 8 * (d + 4 * columns)
-    return int(max(MIN_CHUNK_ROWS, min(n, min(left, CHUNK_BYTES) // per_row))), keep
+    rows = int(max(MIN_CHUNK_ROWS, min(n, min(left, CHUNK_BYTES) // per_row)))
+    return SamplingPlan(rows, keep, widen)
 
 
 def _itemsize(X: Any) -> int:
@@ -159,31 +177,34 @@ def _row_sq_norms(X: Any, rows: int) -> Any:
 def _sqdist_to(
     X: Any, x_sq: Any, C: Any, rows: int, start: int = 0, stop: int | None = None
 ) -> Any:
-    """Squared distances of rows ``start:stop`` of X (in chunks of ``rows``) to the rows of
-    ``C``, (stop - start) x len(C), computed in the accumulation dtype.
+    """Squared distances of the rows of ``C`` to rows ``start:stop`` of X (in chunks of
+    ``rows``), len(C) x (stop - start), computed in the accumulation dtype.
 
     The products of two float32 values are exact in float64, so the result differs between
     backends only by the rounding of float64 sums (about 1e-16 of ||x||^2): a draw or a choice
     between candidates comes out differently only when two rows' cumulative weights or two
     candidates' potentials agree to that precision. In X's dtype they agree to about 1e-7,
-    which at k=1000 flips some choice on most data.
+    which at k=1000 flips some choice on most data. One row per centre keeps every later
+    elementwise pass contiguous (column-wise passes over few columns took 3x longer).
     """
     xp = array_namespace(X, C)
     acc = accumulation_dtype(xp, device_of(X))
     stop = X.shape[0] if stop is None else stop
     C = xp.astype(C, acc)
-    minus_2_ct = -2.0 * C.T
-    c_sq = xp.sum(C * C, axis=1)
+    minus_2c = -2.0 * C
+    c_sq = xp.sum(C * C, axis=1)[:, None]
     parts = []
     for a, b in row_chunks(stop - start, rows):
         block = xp.astype(X[start + a : start + b, ...], acc, copy=False)
-        sq = block @ minus_2_ct + c_sq + x_sq[start + a : start + b, None]
+        sq = minus_2c @ block.T
+        sq += x_sq[None, start + a : start + b]  # in place where the library allows it
+        sq += c_sq
         parts.append(xp.clip(sq, min=0.0))
-    return _concat(xp, parts)
+    return _concat(xp, parts, axis=1)
 
 
-def _concat(xp: Any, parts: list) -> Any:
-    return parts[0] if len(parts) == 1 else xp.concat(parts)
+def _concat(xp: Any, parts: list, axis: int = 0) -> Any:
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=axis)
 
 
 def _row_order(X: Any, rows: int) -> Any:
