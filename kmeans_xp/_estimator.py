@@ -1151,7 +1151,7 @@ def _centred(
     weight is 1) scales ``tol``."""
     with np.errstate(over="ignore"):  # overflows are handled below
         quick = _mean_sq_norm(xp, Xf, w, unit, dev, rows)
-        mean_sq, norms = to_host(xp.vecdot(mean, mean), quick)
+        mean_sq, norms = to_host(mean @ mean, quick)
         if not (np.isfinite(norms) and np.isfinite(mean_sq)):
             # X holds NaN or infinity, or its dtype overflowed: this is the fit's check that X
             # is finite and that the squares the kernels compute fit in X's dtype
@@ -1218,7 +1218,7 @@ def _mean_sq_norm(xp: Any, X: Any, w: Any, unit: bool, dev: Any, rows: int) -> A
         block = X[a:b, ...]
         if unit:  # (a view, unless X's rows are not contiguous: then a chunk-sized copy)
             values = xp.reshape(block, (-1,))
-            parts.append(xp.astype(xp.vecdot(values, values), acc))
+            parts.append(xp.astype(values @ values, acc))
         else:
             parts.append(xp.sum(xp.vecdot(block, block) * w[a:b], dtype=acc))
     total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))

@@ -6,6 +6,7 @@ package is written once against the Array API standard.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any
 
@@ -208,8 +209,8 @@ def _blocks_like(a: Any, like: Any) -> Any:
 
 
 def count_distinct_labels(labels: Any, n_clusters: int) -> int:
-    """How many of the ``n_clusters`` labels occur in ``labels``, on the host (NumPy: one
-    counting pass; Dask: one compute, every block reduced by its own library where it lives, so
+    """How many of the ``n_clusters`` labels occur in ``labels``, on the host (NumPy and JAX:
+    one counting pass; Dask: one compute, every block reduced by its own library where it lives, so
     only distinct values travel)."""
     if isinstance(labels, np.ndarray):  # a counting pass instead of unique's hash or sort
         return int(np.count_nonzero(np.bincount(labels, minlength=n_clusters)))
@@ -224,7 +225,22 @@ def count_distinct_labels(labels: Any, n_clusters: int) -> int:
         )
         (values,) = dask.compute(per_block)
         return int(np.unique(to_numpy(values)).shape[0])
-    return int(array_namespace(labels).unique_values(labels).shape[0])
+    xp = array_namespace(labels)
+    if namespace_name(xp) == "jax":  # unique_values syncs on its data-dependent shape: slow
+        return int(_jax_count_distinct()(labels, n_clusters))
+    return int(xp.unique_values(labels).shape[0])
+
+
+@functools.cache
+def _jax_count_distinct() -> Any:
+    """``(labels, n_clusters) -> count``, one compiled program (eagerly, a few dispatches)."""
+    import jax
+    import jax.numpy as jnp
+
+    def count(labels: Any, n_clusters: int) -> Any:
+        return jnp.count_nonzero(jnp.bincount(labels, length=n_clusters))
+
+    return jax.jit(count, static_argnums=1)
 
 
 def _block_unique(block: Any) -> Any:

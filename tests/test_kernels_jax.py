@@ -31,17 +31,26 @@ def test_center_norms_round_as_numpy_sums_them(x64, d):
     np.testing.assert_array_equal(got, (C * C).sum(axis=1))
 
 
+@pytest.mark.parametrize("d", [3, 40])  # a scatter-add, and a one-hot product (k <= d / 8)
 @pytest.mark.parametrize("rows", [1, 7, 1024, 1500, 2048])
-def test_step_matches_portable_at_chunk_boundaries(x64, rows):
+@pytest.mark.parametrize("budget", [1 << 20, 1000])  # one chunk, or a scan over chunks
+def test_step_and_assign_match_portable(x64, rows, d, budget):
     rng = np.random.default_rng(rows)
-    X = jnp.asarray(rng.normal(size=(rows, 3)))
-    C = jnp.asarray(rng.normal(size=(5, 3)))
+    X = jnp.asarray(rng.normal(size=(rows, d)))
+    C = jnp.asarray(rng.normal(size=(5, d)))
     w = jnp.asarray(rng.uniform(0.5, 2.0, size=rows))
-    step = jax_kernels.lloyd_step(X, C, w, chunk_rows=1 << 20)
-    ref = portable.lloyd_step(X, C, w, chunk_rows=1 << 20)
+    labels, sqdist = jax_kernels.assign(X, C, chunk_rows=budget)
+    ref_labels, ref_sqdist = portable.assign(X, C, chunk_rows=budget)
+    np.testing.assert_array_equal(np.asarray(labels), np.asarray(ref_labels))
+    np.testing.assert_allclose(
+        np.asarray(sqdist), np.asarray(ref_sqdist), rtol=1e-12 if x64 else 1e-5
+    )
+    step = jax_kernels.lloyd_step(X, C, w, chunk_rows=budget)
+    ref = portable.lloyd_step(X, C, w, chunk_rows=budget)
     tol = 1e-12 if x64 else 1e-5
     np.testing.assert_array_equal(np.asarray(step.labels), np.asarray(ref.labels))
-    for field in ("sqdist", "sums", "weights", "inertia"):
+    assert step.sqdist is None  # the loop needs none; the inertia comes from the best scores
+    for field in ("sums", "weights", "inertia"):
         got, want = getattr(step, field), getattr(ref, field)
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=tol, atol=tol)
     assert isinstance(step.labels, jax.Array) and isinstance(step.sums, jax.Array)

@@ -21,8 +21,9 @@ from jax import lax
 
 from .portable import Step, cluster_means
 
-# Chunk rows for the scan, whatever more the loop's memory budget would allow: a chunk's scores
-# stay in cache (whole-array scores were several times slower on the CPU; benchmarks/README.md)
+# Rows per chunk of the scan when the loop's memory budget does not hold all rows at once (one
+# chunk has no loop, which XLA spreads over the cores; it runs a loop's body on one): a chunk's
+# scores and differences stay in cache (benchmarks/README.md)
 SCAN_ROWS = 1024
 
 
@@ -53,20 +54,53 @@ def _center_sq(C):
     return lax.fori_loop(0, C.shape[1], lambda j, acc: acc + column(j), total)
 
 
+def _scores(rows, C, c_sq):
+    """||c||^2 - 2 x.c for every row and centre: the squared distance less ||x||^2."""
+    return c_sq - 2.0 * (rows @ C.T)
+
+
 def _chunk(rows, C, c_sq):
     """Labels (lowest index among equal scores) and exact squared distances of ``rows``: the
-    sum of (x - c)^2 to the chosen centre, as ``portable.assign`` computes it (on the CPU this
-    was also faster than reading the best score back; benchmarks/README.md)."""
-    labels = jnp.argmin(c_sq - 2.0 * (rows @ C.T), axis=1)
-    diff = rows - jnp.take(C, labels, axis=0)
+    sum of (x - c)^2 to the chosen centre, as ``portable.assign`` computes it."""
+    labels = jnp.argmin(_scores(rows, C, c_sq), axis=1)
+    if _by_onehot(C.shape[0], C.shape[1]):  # (exact: every product but one is by zero)
+        chosen = _onehot(labels, C.shape[0], C.dtype) @ C
+    else:
+        chosen = jnp.take(C, labels, axis=0)
+    diff = rows - chosen
     return labels, jnp.sum(diff * diff, axis=1)
 
 
+def _chunk_step(rows, w, C, c_sq):
+    """Labels of ``rows``, the weighted sum of their squared distances (in the accumulation
+    dtype) and the per-cluster sums (see :func:`_chunk_sums`). The distances are the best
+    score plus ||x||^2, rounded as the NumPy step's are: the loop needs no exact per-row
+    distance, and gathering each row's centre cost up to five times the product (d=784)."""
+    scores = _scores(rows, C, c_sq)
+    labels = jnp.argmin(scores, axis=1)
+    sqdist = jnp.maximum(jnp.min(scores, axis=1) + jnp.sum(rows * rows, axis=1), 0.0)
+    inertia = jnp.sum(sqdist.astype(_acc_dtype()) * w)
+    return labels, inertia, _chunk_sums(rows, w, labels, C.shape[0])
+
+
 def _chunk_sums(rows, w, labels, k: int):
-    """Weighted sum of the rows of each cluster (k x d) and each cluster's weight (k,): a
-    scatter-add (a one-hot product was slower on the CPU even at k=16; benchmarks/README.md)."""
+    """Weighted sum of the rows of each cluster (k x d) and each cluster's weight (k,)."""
+    if _by_onehot(k, rows.shape[1]):
+        onehot = _onehot(labels, k, rows.dtype) * w[:, None]
+        return onehot.T @ rows, jnp.sum(onehot, axis=0)
     sums = jax.ops.segment_sum(rows * w[:, None], labels, num_segments=k)
     return sums, jax.ops.segment_sum(w, labels, num_segments=k)
+
+
+def _by_onehot(k: int, d: int) -> bool:
+    """Whether rows meet their centres through a one-hot (rows x k) product rather than a
+    gather or a scatter-add: where k <= d / 8, its k multiply-adds per value beat XLA's
+    serial gather and scatter on the CPU (benchmarks/README.md)."""
+    return k <= d // 8
+
+
+def _onehot(labels, k: int, dtype):
+    return (labels[:, None] == jnp.arange(k)).astype(dtype)
 
 
 def _scan_rows(per_row: tuple, chunk: int, body, carry):
@@ -77,6 +111,8 @@ def _scan_rows(per_row: tuple, chunk: int, body, carry):
     n = per_row[0].shape[0]
     full = n // chunk * chunk
     outputs = None
+    if full == n == chunk:  # one chunk: no loop, so that XLA may spread it over the cores
+        return body(carry, *per_row)
     if full:
         blocks = tuple(a[:full].reshape((-1, chunk, *a.shape[1:])) for a in per_row)
         carry, outputs = lax.scan(lambda c, xs: body(c, *xs), carry, blocks)
@@ -87,8 +123,15 @@ def _scan_rows(per_row: tuple, chunk: int, body, carry):
     return carry, outputs
 
 
+def step_bytes_per_row(k: int, d: int, itemsize: int) -> int:
+    """Bytes the step or ``assign`` allocates per row: its k scores, its difference to its
+    centre or its weighted values (d), and its one-hot row (k)."""
+    return (2 * k + d) * itemsize
+
+
 def _scan_chunk(n: int, chunk_rows: int) -> int:
-    return max(1, min(n, chunk_rows, SCAN_ROWS))
+    """Rows per chunk: all of them when the loop's budget holds them, else ``SCAN_ROWS``."""
+    return n if n <= chunk_rows else max(1, min(chunk_rows, SCAN_ROWS))
 
 
 def _zero_sums(X, k: int) -> tuple[Any, Any]:
@@ -109,17 +152,16 @@ def _step(X, C, w, prev_labels, *, chunk: int, first: bool):
     c_sq = _center_sq(C)
 
     def body(carry, rows, row_w):
-        labels, sqdist = _chunk(rows, C, c_sq)
-        sums, weights = _chunk_sums(rows, row_w, labels, k)
-        return (carry[0] + sums, carry[1] + weights), (labels, sqdist)
+        labels, inertia, (sums, weights) = _chunk_step(rows, row_w, C, c_sq)
+        return (carry[0] + sums, carry[1] + weights, carry[2] + inertia), (labels,)
 
-    (sums, weights), (labels, sqdist) = _scan_rows((X, w), chunk, body, _zero_sums(X, k))
-    inertia = jnp.sum((sqdist * w).astype(acc))
+    start = (*_zero_sums(X, k), jnp.zeros((), acc))
+    (sums, weights, inertia), (labels,) = _scan_rows((X, w), chunk, body, start)
     if first:
         n_changed = jnp.asarray(X.shape[0], dtype=acc)
     else:
         n_changed = jnp.sum(((labels != prev_labels) & (w > 0)).astype(acc))
-    return labels, sqdist, sums, weights, inertia, n_changed
+    return labels, sums, weights, inertia, n_changed
 
 
 def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
@@ -139,7 +181,8 @@ def lloyd_step(X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = No
         chunk=_scan_chunk(X.shape[0], chunk_rows),
         first=first,
     )
-    return Step(*out)
+    labels, sums, weights, inertia, n_changed = out
+    return Step(labels, None, sums, weights, inertia, n_changed)
 
 
 @jax.jit
