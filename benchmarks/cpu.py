@@ -1,6 +1,7 @@
 """CPU benchmark: kmeans_xp against scikit-learn and faiss-cpu, side by side.
 
     python -m benchmarks.cpu [--cases NAME ...] [--rounds 5] [--fit-rounds 3] [--out DIR] [--jax]
+                             [--pause 2] [--cold-rounds 2] [--cold-process]
 
 Every contender gets the same float32 data in one process. Two figures per case:
 
@@ -10,16 +11,24 @@ Every contender gets the same float32 data in one process. Two figures per case:
 - ``fit``: a whole default fit (k-means++, ``n_init=1``, default ``tol``, run to convergence;
   faiss: its own defaults, random init and 25 iterations on a subsample).
 
+Beside them, each case's hardware ``floor``, measured in the same run: the larger of one SGEMM
+``X @ C.T`` of the case's shapes (float32, NumPy's BLAS) and one read of X (a sum over it), each
+the best of several; the table gives kmeans_xp / floor and sklearn / floor per iteration.
+``cold`` per-iteration figures run each contender once after an idle pause (``--pause`` seconds
+asleep), the best of ``--cold-rounds`` such runs (0: none). ``--cold-process`` also times the
+first fit of each case in new processes (imports, then the fit, three processes each).
+
 With ``--jax``, the per-iteration race also runs kmeans_xp on JAX arrays of the same data and
 centres (``jax``), and XLA's floor for the assignment: a jitted ``argmin(X @ C.T)`` run
 ``max_iter`` times, each waited for (``xla_floor``: the whole product at once, as one program;
 ``xla_floor_chunked``: the same over 1024-row chunks with ``lax.map``, the form that keeps the
-scores in cache). A second table gives their ratios to the NumPy path and to the floors.
+scores in cache). A table of their own gives their ratios to the NumPy path and to XLA's floors.
 
 After one warm-up run of each, the contenders alternate over several rounds and the best time
-of each is kept: these machines are shared and stall at random, so only the ratios of one run
-mean much. The table is printed and written as JSON (with the CPU, cores, BLAS threads and
-load) and as markdown to ``benchmarks/results/``.
+of each is kept, with the spread of the rounds' best times (a second table): these machines are
+shared and stall at random, so only the ratios of one run mean much. The tables are printed and
+written as JSON (with the CPU, cores, BLAS threads and load) and as markdown to
+``benchmarks/results/`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -193,20 +203,150 @@ def _race(
     turns run by run made its per-iteration ratio swing from 0.93 to 1.28)."""
     names = list(contenders)
     best = {name: {"s": float("inf")} for name in names}
+    round_best = {name: [] for name in names}
     for name in names if warm_up else ():
         _timed(contenders[name])
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
-            spent = 0.0
+            spent, this_round = 0.0, float("inf")
             while True:
                 s, n_iter, inertia = _timed(contenders[name])
                 spent += s
+                this_round = min(this_round, s)
                 if s < best[name]["s"]:
                     best[name] = {"s": s, "n_iter": n_iter, "inertia": inertia}
                 if spent >= min_round_s:
                     break
+            round_best[name].append(this_round)
+    for name in names:  # how far apart the rounds were: a wide spread means a noisy machine
+        best[name]["rounds_s"] = sorted(round_best[name])
     return best
+
+
+def floor(X: np.ndarray, init: np.ndarray, repeats: int = 15) -> dict:
+    """The case's hardware floor for one Lloyd iteration.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float32
+        The case's data.
+    init : ndarray of shape (k, d), float32
+        The case's initial centres.
+    repeats : int
+        Runs of each measurement; the best is kept.
+
+    Returns
+    -------
+    dict
+        ``s``, the larger of ``sgemm_s`` (one ``X @ C.T`` into a preallocated output, BLAS with
+        its current threads) and ``read_s`` (one sum over X).
+    """
+    out = np.empty((X.shape[0], init.shape[0]), dtype=X.dtype)
+    Ct = np.ascontiguousarray(init.T)
+
+    def best(fn: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    sgemm = best(lambda: np.matmul(X, Ct, out=out))
+    read = best(lambda: np.add.reduce(X, axis=None))
+    return {"s": max(sgemm, read), "sgemm_s": sgemm, "read_s": read}
+
+
+def _cold(contenders: dict[str, Callable], pause: float, rounds: int) -> dict:
+    """Each contender run once after ``pause`` seconds asleep, ``rounds`` times.
+
+    Parameters
+    ----------
+    contenders : dict of str to callable
+        The per-iteration contenders, each returning ``(n_iter, inertia)``.
+    pause : float
+        Seconds asleep before each run (caches cooled by whatever else ran, clocks down).
+    rounds : int
+        Cold runs of each contender.
+
+    Returns
+    -------
+    dict
+        Per contender: the best time ``s``, every time ``runs_s``, ``s_per_iter``, ``n_iter``
+        and ``inertia``.
+    """
+    times = {name: [] for name in contenders}
+    info = {}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            time.sleep(pause)
+            s, n_iter, inertia = _timed(fn)
+            times[name].append(s)
+            info[name] = {"n_iter": n_iter, "inertia": inertia}
+    return {
+        name: {**info[name], "s": min(t), "runs_s": t, "s_per_iter": min(t) / info[name]["n_iter"]}
+        for name, t in times.items()
+    }
+
+
+_COLD_SCRIPT = """
+import time
+start = time.perf_counter()
+import numpy as np
+import kmeans_xp
+imported = time.perf_counter()
+X, _ = kmeans_xp.make_blobs({n}, {d}, centers={k}, cluster_std={std}, random_state={seed})
+X = np.ascontiguousarray(X, dtype=np.float32)
+ready = time.perf_counter()
+est = kmeans_xp.KMeans({k}, n_init=1, random_state=0).fit(X)
+print(time.perf_counter() - ready, imported - start, est.n_iter_)
+"""
+
+
+def cold_process(names: list[str], repeats: int = 3) -> dict:
+    """The first fit of each case in new processes.
+
+    Parameters
+    ----------
+    names : list of str
+        Cases (keys of ``CASES``); each gets the same data as in ``make_data``.
+    repeats : int
+        New processes per case; they run with the default threads (``--threads`` stops at
+        this process).
+
+    Returns
+    -------
+    dict
+        Per case, one dict per process: ``fit_s`` (from the data being ready to the fit's end,
+        k-means++ and ``n_init=1``), ``imports_s`` (NumPy and kmeans_xp), ``process_s`` (the
+        whole process, interpreter start included) and ``n_iter``.
+    """
+    env = dict(os.environ)
+    env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    results = {}
+    for name in names:
+        n, d, k, std = CASES[name]
+        seed = 11 if name == "2000x2_k3" else 0  # as make_data: the article's data set
+        script = _COLD_SCRIPT.format(n=n, d=d, k=k, std=std, seed=seed)
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+            )
+            wall = time.perf_counter() - started
+            fit_s, imports_s, n_iter = out.stdout.split()
+            runs.append(
+                {
+                    "fit_s": float(fit_s),
+                    "imports_s": float(imports_s),
+                    "process_s": wall,
+                    "n_iter": int(n_iter),
+                }
+            )
+        results[name] = runs
+    return results
 
 
 def _seeds(fit: Callable, X: np.ndarray, k: int, n_seeds: int) -> Callable:
@@ -233,8 +373,37 @@ def _limit_threads(n: int, use_faiss: bool) -> None:
 
 
 def run_case(
-    name: str, rounds: int, fit_rounds: int, fit_seeds: int, use_faiss: bool, use_jax: bool
+    name: str,
+    rounds: int,
+    fit_rounds: int,
+    fit_seeds: int,
+    use_faiss: bool,
+    use_jax: bool,
+    pause: float = 2.0,
+    cold_rounds: int = 2,
 ) -> dict:
+    """Time one case: the per-iteration race, the floor, the cold runs and the whole-fit race.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``CASES``.
+    rounds, fit_rounds : int
+        Rounds of the per-iteration and of the whole-fit race.
+    fit_seeds : int
+        Seeds per whole-fit timing.
+    use_faiss, use_jax : bool
+        Whether faiss-cpu, and kmeans_xp on JAX arrays with XLA's floors, take part.
+    pause : float
+        Seconds asleep before each cold run.
+    cold_rounds : int
+        Cold runs of each per-iteration contender (0: none).
+
+    Returns
+    -------
+    dict
+        The shapes and the blocks ``floor``, ``iter``, ``cold`` and ``fit``.
+    """
     X, init = make_data(name)
     n, d, k, _ = CASES[name]
     iter_contenders = {
@@ -256,6 +425,8 @@ def run_case(
     per_iter = _race(iter_contenders, rounds, 0.2)
     for result in per_iter.values():
         result["s_per_iter"] = result["s"] / result["n_iter"]
+    case_floor = floor(X, init)
+    cold = _cold(iter_contenders, pause, cold_rounds) if cold_rounds else {}
     # the per-iteration race warmed every library up; whole fits of the larger cases are long
     fit = _race(fit_contenders, fit_rounds, 0.2 if small else 0.0, warm_up=small)
     its = {c: r["n_iter"] for c, r in per_iter.items()}
@@ -264,7 +435,9 @@ def run_case(
         "d": d,
         "k": k,
         "iterations_checked": all(v == ITERATIONS for v in its.values()),
+        "floor": case_floor,
         "iter": per_iter,
+        "cold": cold,
         "fit": fit,
     }
 
@@ -331,15 +504,37 @@ def machine() -> dict:
 
 
 def table(results: dict, peers: list[str]) -> str:
-    """Markdown table: times in ms and ratios kmeans_xp / peer (below 1: kmeans_xp is faster)."""
+    """Markdown table of times in ms and ratios.
+
+    Parameters
+    ----------
+    results : dict
+        Case name to ``run_case``'s result.
+    peers : list of str
+        The contenders beside kmeans_xp (``sklearn``, ``faiss``).
+
+    Returns
+    -------
+    str
+        One row per figure: per iteration, per iteration cold (run after an idle pause) and
+        whole fit; kmeans_xp / peer (below 1: kmeans_xp is faster) and, per iteration, the
+        case's floor with kmeans_xp / floor and sklearn / floor.
+    """
     head = ["case", "figure", "kmeans_xp ms"]
     for peer in peers:
         head += [f"{peer} ms", f"xp/{peer}"]
-    head.append("iterations")
+    head += ["floor ms", "xp/floor", "sklearn/floor", "iterations"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    figures = (
+        ("per iteration", "iter", "s_per_iter"),
+        ("per iteration, cold", "cold", "s_per_iter"),
+        ("whole fit", "fit", "s"),
+    )
     for name, case in results.items():
-        for figure, key in (("per iteration", "s_per_iter"), ("whole fit", "s")):
-            block = case["iter" if key == "s_per_iter" else "fit"]
+        for figure, block_name, key in figures:
+            block = case[block_name]
+            if "kmeans_xp" not in block:  # no cold runs
+                continue
             ours = block["kmeans_xp"][key]
             row = [name, figure, f"{ours * 1e3:.3g}"]
             for peer in peers:
@@ -348,6 +543,12 @@ def table(results: dict, peers: list[str]) -> str:
                     row += [f"{theirs * 1e3:.3g}", f"{ours / theirs:.2f}"]
                 else:
                     row += ["-", "-"]
+            if key == "s_per_iter":
+                fl = case["floor"]["s"]
+                row += [f"{fl * 1e3:.3g}", f"{ours / fl:.2f}"]
+                row.append(f"{block['sklearn'][key] / fl:.2f}")
+            else:
+                row += ["-", "-", "-"]
             row.append(
                 " / ".join(str(block[c]["n_iter"]) for c in ["kmeans_xp", *peers] if c in block)
             )
@@ -355,10 +556,65 @@ def table(results: dict, peers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def spread_table(results: dict) -> str:
+    """Markdown table of how much the timings moved.
+
+    Parameters
+    ----------
+    results : dict
+        Case name to ``run_case``'s result.
+
+    Returns
+    -------
+    str
+        Per case and per-iteration contender: the rounds' best times per iteration (min /
+        median / max, ms) and every cold run's.
+    """
+    lines = [
+        "| case | contender | per iteration, rounds min/median/max ms | cold runs ms |",
+        "|---|---|---|---|",
+    ]
+    for name, case in results.items():
+        for contender, result in case["iter"].items():
+            rounds = [t / result["n_iter"] * 1e3 for t in result["rounds_s"]]
+            spread = f"{min(rounds):.3g} / {float(np.median(rounds)):.3g} / {max(rounds):.3g}"
+            cold = case["cold"].get(contender)
+            cold_runs = [t / cold["n_iter"] * 1e3 for t in cold["runs_s"]] if cold else []
+            cold_text = ", ".join(f"{t:.3g}" for t in cold_runs) or "-"
+            lines.append(f"| {name} | {contender} | {spread} | {cold_text} |")
+    return "\n".join(lines)
+
+
+def cold_process_table(results: dict) -> str:
+    """Markdown table of ``cold_process``: per case, each new process's first fit and imports.
+
+    Parameters
+    ----------
+    results : dict
+        ``cold_process``'s result.
+
+    Returns
+    -------
+    str
+        One row per case, times in ms.
+    """
+    lines = [
+        "| case in a new process | first fit ms (each run) | imports ms | process ms |",
+        "|---|---|---|---|",
+    ]
+    for name, runs in results.items():
+        cells = [
+            ", ".join(f"{r[key] * 1e3:.0f}" for r in runs)
+            for key in ("fit_s", "imports_s", "process_s")
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def jax_table(results: dict) -> str:
     """Markdown table of the ``--jax`` contenders: ms per iteration and ratios."""
-    head = ["case", "numpy ms", "jax ms", "jax/numpy", "floor ms", "jax/floor"]
-    head += ["chunked floor ms", "jax/chunked floor"]
+    head = ["case", "numpy ms", "jax ms", "jax/numpy", "xla floor ms", "jax/xla floor"]
+    head += ["xla chunked floor ms", "jax/xla chunked floor"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, case in results.items():
         t = {c: r["s_per_iter"] for c, r in case["iter"].items()}
@@ -395,6 +651,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fit-seeds", type=int, default=2, help="seeds per whole-fit timing (their total time)"
     )
+    parser.add_argument(
+        "--pause", type=float, default=2.0, help="seconds asleep before each cold run"
+    )
+    parser.add_argument(
+        "--cold-rounds", type=int, default=2, help="cold runs of each contender (0: none)"
+    )
+    parser.add_argument(
+        "--cold-process",
+        action="store_true",
+        help="also time the first fit of each case in new processes",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for JSON and markdown")
     parser.add_argument(
         "--tag",
@@ -413,15 +680,25 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in args.cases:
         results[name] = run_case(
-            name, args.rounds, args.fit_rounds, args.fit_seeds, "faiss" in peers, args.jax
+            name,
+            args.rounds,
+            args.fit_rounds,
+            args.fit_seeds,
+            "faiss" in peers,
+            args.jax,
+            args.pause,
+            args.cold_rounds,
         )
         for line in table({name: results[name]}, peers).splitlines()[2:]:
             print(line, flush=True)
-    elapsed = time.perf_counter() - started
+    cold_processes = cold_process(args.cases) if args.cold_process else None
 
-    text = table(results, peers)
+    text = table(results, peers) + "\n\nSpreads:\n\n" + spread_table(results)
     if args.jax:
         text += "\n\nJAX, per iteration:\n\n" + jax_table(results)
+    if cold_processes:
+        text += "\n\nFirst fit in a new process:\n\n" + cold_process_table(cold_processes)
+    elapsed = time.perf_counter() - started
     print()
     print(text)
     ratios = {
@@ -429,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
             "iter_vs_sklearn": case["iter"]["kmeans_xp"]["s_per_iter"]
             / case["iter"]["sklearn"]["s_per_iter"],
             "fit_vs_sklearn": case["fit"]["kmeans_xp"]["s"] / case["fit"]["sklearn"]["s"],
+            "iter_vs_floor": case["iter"]["kmeans_xp"]["s_per_iter"] / case["floor"]["s"],
+            "sklearn_iter_vs_floor": case["iter"]["sklearn"]["s_per_iter"] / case["floor"]["s"],
         }
         for name, case in results.items()
     }
@@ -446,8 +725,11 @@ def main(argv: list[str] | None = None) -> int:
         "fit_rounds": args.fit_rounds,
         "fit_seeds": args.fit_seeds,
         "threads": args.threads,
+        "pause": args.pause,
+        "cold_rounds": args.cold_rounds,
         "ratios": ratios,
         "cases": results,
+        "cold_process": cold_processes,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = result_name("cpu", args.tag)
