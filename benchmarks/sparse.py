@@ -120,13 +120,18 @@ def run(args) -> dict:
     }
 
 
+def machine_slug(info: dict) -> str:
+    """The machine as result names give it: its CPU model and cores, e.g. amd-epyc-2core."""
+    cpu = re.sub(r"[^a-z0-9]+", "-", info["cpu"].lower()).strip("-")
+    return f"{cpu}-{info['cores']}core"
+
+
 def write(result: dict, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     c = result["case"]
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    cpu = re.sub(r"[^a-z0-9]+", "-", result["machine"]["cpu"].lower()).strip("-")
     name = (
-        f"sparse_{stamp}_{cpu}-{result['machine']['cores']}core_"
+        f"sparse_{stamp}_{machine_slug(result['machine'])}_"
         f"tfidf{c['n']}x{c['d']}_k{c['k']}_{c['dtype']}"
     )
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 import kmeans_xp
 
-from .sparse import machine
+from .sparse import machine, machine_slug
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MIB = 2**20
@@ -82,7 +82,8 @@ def main(argv=None) -> None:
     print(json.dumps(result, indent=2))
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    name = f"sparse_memory_{stamp}_{args.n}x{args.d}_nnz{X.nnz}_k{args.k}.json"
+    where = f"{machine_slug(result['machine'])}_{args.n}x{args.d}_nnz{X.nnz}_k{args.k}"
+    name = f"sparse_memory_{stamp}_{where}.json"
     (args.out / name).write_text(json.dumps(result, indent=2) + "\n")
     print("written:", args.out / name)
 

@@ -2,8 +2,9 @@
 
 The test functions of ``sklearn/cluster/tests/test_k_means.py`` are taken from the installed
 scikit-learn (never a copy of the file) and re-bound here to globals in which ``KMeans``,
-``k_means`` and ``kmeans_plusplus`` (and ``MiniBatchKMeans`` once kmeans_xp has one) are
-kmeans_xp's; the estimators that scikit-learn's parametrisations name are swapped the same way.
+``k_means`` and ``kmeans_plusplus`` are kmeans_xp's; the estimators that scikit-learn's
+parametrisations name are swapped the same way. Its MiniBatchKMeans tests are run by
+``tests/test_sklearn_suite_minibatch.py`` and skipped here.
 scikit-learn's module itself is left untouched. Tests skipped here are listed below, each with
 its reason; everything else must pass as it does for scikit-learn.
 
@@ -41,13 +42,9 @@ PRIVATE_ATTRIBUTES = {
     "test_sample_weight_zero": "calls the private method KMeans._init_centroids",
     "test_minibatch_kmeans_init_size": "reads the private attribute MiniBatchKMeans._init_size",
 }
-# names of scikit-learn's objects swapped for kmeans_xp's (those kmeans_xp has)
-SWAPPED = [
-    name
-    for name in ("KMeans", "MiniBatchKMeans", "k_means", "kmeans_plusplus")
-    if hasattr(kmeans_xp, name)
-]
-NO_MINIBATCH = "MiniBatchKMeans: kmeans_xp has none yet (issue 18)"
+# names of scikit-learn's objects swapped for kmeans_xp's
+SWAPPED = ["KMeans", "k_means", "kmeans_plusplus"]
+NO_MINIBATCH = "MiniBatchKMeans: run by tests/test_sklearn_suite_minibatch.py"
 
 
 def _swap(value):
@@ -99,7 +96,7 @@ def _rebind(function, namespace):
     bound.__qualname__ = function.__name__
     bound.pytestmark = [_swap_mark(m) for m in getattr(function, "pytestmark", [])]
     reason = PRIVATE_FUNCTIONS.get(function.__name__) or PRIVATE_ATTRIBUTES.get(function.__name__)
-    if reason is None and "MiniBatchKMeans" not in SWAPPED:
+    if reason is None:
         uses_minibatch = "MiniBatchKMeans" in function.__code__.co_names
         if uses_minibatch and not any(m.name == "parametrize" for m in bound.pytestmark):
             reason = NO_MINIBATCH
