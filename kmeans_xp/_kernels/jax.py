@@ -1,10 +1,11 @@
 """Native fast paths for JAX arrays: the Lloyd step as one jit-compiled XLA program.
 
 XLA fuses what the portable kernels do in separate passes (the score epilogue, the argmin, the
-explicit distance, the per-cluster sums). Rows are processed by ``lax.scan`` over equal chunks
-plus one remainder chunk, so no n x k array exists and the shapes stay static: a program is
-compiled once per (n, d, k, dtype, chunk) and reused by every step of every fit of that shape.
-The results are JAX arrays on X's device. Nothing here synchronises with the device.
+distances, the per-cluster sums). All rows are taken at once when the loop's memory budget holds
+their temporaries (``step_bytes_per_row``); otherwise ``lax.scan`` runs over equal chunks plus
+one remainder chunk. The shapes stay static: a program is compiled once per (n, d, k, dtype,
+chunk) and reused by every step of every fit of that shape. The results are JAX arrays on X's
+device. Nothing here synchronises with the device.
 
 The accumulation dtype is float64 only in JAX's 64-bit mode (``jax_enable_x64``); in the default
 32-bit mode labels are int32 and everything else float32, as JAX has no wider types there.
