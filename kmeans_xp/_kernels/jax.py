@@ -72,14 +72,14 @@ def _chunk(rows, C, c_sq):
     return labels, jnp.sum(diff * diff, axis=1)
 
 
-def _chunk_step(rows, w, C, c_sq):
+def _chunk_step(rows, w, x_sq, C, c_sq):
     """Labels of ``rows``, the weighted sum of their squared distances (in the accumulation
     dtype) and the per-cluster sums (see :func:`_chunk_sums`). The distances are the best
     score plus ||x||^2, rounded as the NumPy step's are: the loop needs no exact per-row
     distance, and gathering each row's centre cost up to five times the product (d=784)."""
     scores = _scores(rows, C, c_sq)
     labels = jnp.argmin(scores, axis=1)
-    sqdist = jnp.maximum(jnp.min(scores, axis=1) + jnp.sum(rows * rows, axis=1), 0.0)
+    sqdist = jnp.maximum(jnp.min(scores, axis=1) + x_sq, 0.0)
     inertia = jnp.sum(sqdist.astype(_acc_dtype()) * w)
     return labels, inertia, _chunk_sums(rows, w, labels, C.shape[0])
 
@@ -147,17 +147,17 @@ def _assign(X, C, *, chunk: int):
 
 
 @functools.partial(jax.jit, static_argnames=("chunk", "first"))
-def _step(X, C, w, prev_labels, *, chunk: int, first: bool):
+def _step(X, C, w, x_sq, prev_labels, *, chunk: int, first: bool):
     k = C.shape[0]
     acc = _acc_dtype()
     c_sq = _center_sq(C)
 
-    def body(carry, rows, row_w):
-        labels, inertia, (sums, weights) = _chunk_step(rows, row_w, C, c_sq)
+    def body(carry, rows, row_w, row_sq):
+        labels, inertia, (sums, weights) = _chunk_step(rows, row_w, row_sq, C, c_sq)
         return (carry[0] + sums, carry[1] + weights, carry[2] + inertia), (labels,)
 
     start = (*_zero_sums(X, k), jnp.zeros((), acc))
-    (sums, weights, inertia), (labels,) = _scan_rows((X, w), chunk, body, start)
+    (sums, weights, inertia), (labels,) = _scan_rows((X, w, x_sq), chunk, body, start)
     if first:
         n_changed = jnp.asarray(X.shape[0], dtype=acc)
     else:
@@ -165,19 +165,35 @@ def _step(X, C, w, prev_labels, *, chunk: int, first: bool):
     return labels, sums, weights, inertia, n_changed
 
 
-def assign(X: Any, C: Any, *, chunk_rows: int) -> tuple[Any, Any]:
-    """Nearest centre of every row of ``X`` and the exact squared distance to it."""
+@jax.jit
+def _row_sq(X):
+    return jnp.sum(X * X, axis=1)
+
+
+def make_workspace(X: Any, w: Any, k: int, chunk_rows: int) -> Any:
+    """What a run's steps share (see ``contract.make_workspace``): ||x||^2 of every row, read
+    once per run instead of once per step (0.4 ms of a 2.1-2.5 ms step at 100k x 16, 5-6 ms
+    of 30-33 ms at 60k x 784, on a 2-core CPU)."""
+    return _row_sq(X)
+
+
+def assign(X: Any, C: Any, *, chunk_rows: int, workspace: Any = None) -> tuple[Any, Any]:
+    """Nearest centre of every row of ``X`` and the exact squared distance to it (``workspace``
+    is not needed: the distances are computed explicitly)."""
     return _assign(X, C, chunk=_scan_chunk(X.shape[0], chunk_rows))
 
 
-def lloyd_step(X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = None) -> Step:
+def lloyd_step(
+    X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = None, workspace: Any = None
+) -> Step:
     """Assignment, per-cluster sums, inertia and changed labels in one compiled program (see
-    :class:`contract.Step`)."""
+    :class:`contract.Step`); ``workspace``: the run's row norms (:func:`make_workspace`)."""
     first = prev_labels is None
     out = _step(
         X,
         C,
         w,
+        _row_sq(X) if workspace is None else workspace,
         jnp.zeros((), jnp.int32) if first else prev_labels,
         chunk=_scan_chunk(X.shape[0], chunk_rows),
         first=first,
