@@ -1,6 +1,8 @@
 """The NumPy fast paths against the portable kernels, on each of their code paths: scores by
 cluster or by row, one-hot or bincount sums, one thread or several, unit or general weights,
-ties between centres, the row norms and sums kept from one step to the next."""
+ties between centres, the row norms and sums kept from one step to the next. Every test runs
+twice: cluster-major steps through the compiled loop (``numpy_fused``) and through NumPy
+calls."""
 
 from __future__ import annotations
 
@@ -8,7 +10,16 @@ import numpy as np
 import pytest
 
 from kmeans_xp._kernels import numpy as fast
-from kmeans_xp._kernels import numpy_blocks, numpy_step, numpy_threads, portable
+from kmeans_xp._kernels import numpy_blocks, numpy_fused, numpy_step, numpy_threads, portable
+
+
+@pytest.fixture(autouse=True, params=["fused", "numpy-calls"])
+def step_kind(request, monkeypatch):
+    fused = request.param == "fused"
+    if fused and numpy_fused._fused_step is None:
+        pytest.skip("the compiled loop is not built (no C compiler at install)")
+    monkeypatch.setattr(numpy_fused, "ENABLED", fused)
+    return request.param
 
 
 def _data(n, d, k, dtype, seed=0, ties=False):

@@ -1,8 +1,9 @@
 """NumPy backend: the contract's operations on cache-sized row blocks, on all cores.
 
 The step itself is in ``numpy_step`` (the loop over row ranges and blocks, and the choice of
-path), one block's work in ``numpy_blocks``, Hamerly's bounds in ``numpy_bounds`` and the worker
-threads in ``numpy_threads``. This module is what dispatch sees: a run's workspace, ``assign``,
+path), one block's work in ``numpy_blocks``, Hamerly's bounds in ``numpy_bounds``, the worker
+threads in ``numpy_threads`` and the compiled loop of few clusters and features in
+``numpy_fused``. This module is what dispatch sees: a run's workspace, ``assign``,
 ``lloyd_step`` and ``center_update``.
 """
 

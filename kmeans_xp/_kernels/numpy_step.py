@@ -18,16 +18,19 @@ the run's last step left (:class:`StepState`):
   (``numpy_bounds``); sums updated by the changes.
 
 Every path gives ``portable``'s labels and sums (tests/test_kernels_numpy.py checks each).
+Where the compiled loop of ``numpy_fused`` is built, the cluster-major paths run it on each row
+range instead of the NumPy calls (``Layout.fused``), and so does the final assignment.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from . import numpy_threads
+from . import numpy_fused, numpy_threads
 from .contract import Step
 from .numpy_blocks import (
     BincountSums,
@@ -71,12 +74,15 @@ class Layout:
         n, d = X.shape
         self.X, self.k, self.d = X, k, d
         self.by_cluster = k <= SMALL_K and d <= SMALL_D
+        # cluster-major steps run the compiled loop when it is built (numpy_fused)
+        self.fused = self.by_cluster and numpy_fused.applies(X)
         self.one_hot = k <= SMALL_K
         per_row = (2 * k + d) if self.one_hot else (k + 2 * d)
         fit = BLOCK_BYTES // (X.dtype.itemsize * per_row)
         self.rows = int(max(1, min(chunk_rows, max(MIN_BLOCK_ROWS, min(fit, MAX_BLOCK_ROWS)))))
         self.ranges = numpy_threads.row_ranges(n, k, d)
         self._buffers: dict[int, Buffers] = {}  # by the first row of a range
+        self._spare: np.ndarray | None = None  # the last step's labels, reused two steps on
         self.x_sq: np.ndarray | None = None  # (by row) squared row norms
         # (cluster-major) [X.T; 1], (d + 1) x n: on contiguous columns the scores' product is
         # much faster, and the row of ones adds ||c||^2 within it
@@ -89,6 +95,17 @@ class Layout:
         equal length (so that no block is left with a few rows)."""
         blocks = -(-(stop - start) // self.rows)
         return -(-(stop - start) // blocks)
+
+    def labels_buffer(self, last: StepState | None) -> np.ndarray:
+        """An array for a step's labels: the labels of the step before ``last`` when nothing
+        outside this layout holds them any more (a callback may keep each step's), else a new
+        one. A new array of many rows costs the kernel's zeroing of its pages, on large inputs
+        a sizeable part of a step."""
+        spare, self._spare = self._spare, (last.labels if last is not None else None)
+        # references: ``spare`` and getrefcount's argument
+        if spare is not None and sys.getrefcount(spare) == 2:
+            return spare
+        return np.empty(self.X.shape[0], dtype=np.int64)
 
     def buffers(self, start: int, stop: int) -> Buffers:
         buf = self._buffers.get(start)
@@ -141,7 +158,7 @@ class RangeResult:
 
     sums: np.ndarray | None = None  # (k, d): the rows' sums, or on updating paths the moves'
     weights: np.ndarray | None = None  # (k,), likewise
-    counts: np.ndarray | None = None  # (updating paths) the moves' counts of rows
+    counts: np.ndarray | None = None  # (updating paths, or fused) the moves' or rows' counts
     n_changed: int = 0  # rows of positive weight whose label changed
     inertia: float | None = None  # (by row, every row scored) sum of w sqdist
     best_total: float | None = None  # (cluster-major) sum of w min(||c||^2 - 2 x.c)
@@ -175,10 +192,14 @@ def step(
     X, k = layout.X, layout.k
     n = X.shape[0]
     unit, positive = (last.unit, last.positive) if last else weight_kind(w)
+    if layout.fused:  # the compiled loop reads weights of X's dtype and int64 labels
+        w = np.ascontiguousarray(w, dtype=X.dtype)
+        if prev_labels is not None:
+            prev_labels = np.ascontiguousarray(prev_labels, dtype=np.int64)
     centers = Centers(C, X.dtype, layout.by_cluster)
     path = choose_path(layout, last, n, centers)
     update = path in (BY_CLUSTER_UPDATE, BY_ROW_UPDATE, BOUNDED)
-    labels = np.empty(n, dtype=np.int64)
+    labels = layout.labels_buffer(last)
     bounds = None
     if path in (BY_ROW_UPDATE, BOUNDED):  # updating steps by row leave bounds for the next
         previous = last.bounds if path == BOUNDED else None
@@ -202,6 +223,8 @@ def step(
         sums = last.sums + sums
         weights = last.weights + weights
         counts = last.counts + _total([p.counts for p in parts])
+    elif parts[0].counts is not None:  # (the fused loop counts the rows)
+        counts = _total([p.counts for p in parts])
     elif unit:  # every block's weights are whole numbers, summed exactly
         counts = np.rint(weights).astype(np.int64)
     else:
@@ -263,6 +286,10 @@ def _range_step(
     update = path in (BY_CLUSTER_UPDATE, BY_ROW_UPDATE, BOUNDED)
     acc = None if update else layout.new_sums(unit)
     wr = w[start:stop]
+    if layout.fused:  # (cluster-major: the only paths it takes)
+        return fused_cluster_range(
+            start, stop, layout, centers, labels, w, unit, prev, first, update
+        )
     if path in (BY_CLUSTER, BY_CLUSTER_UPDATE):
         best_total, norms_total = by_cluster_range(
             start, stop, layout, centers, labels, w, unit, first, acc
@@ -299,6 +326,24 @@ def _range_step(
             layout.X, changed + start, labels, prev, w, layout.k, unit, layout.one_hot
         )
     return result
+
+
+def fused_cluster_range(start, stop, layout, centers, labels, w, unit, prev, first, update):
+    """Rows ``start:stop`` scored cluster-major by the compiled loop (``numpy_fused``):
+    labels written, and the range's sums (on updating paths, its moves), best scores, changes
+    and, on a first step, norms. It fills in X transposed on the first step."""
+    sums, weights, counts, best_total, norms_total, n_changed = numpy_fused.fused_range(
+        start, stop, layout.X, layout.xt, first or not layout.xt_filled, centers.minus_2_c,
+        centers.c_sq, None if unit else w, prev, labels, update,
+    )  # fmt: skip
+    return RangeResult(
+        sums=sums,
+        weights=weights,
+        counts=counts,
+        n_changed=n_changed,
+        best_total=best_total,
+        norms_total=norms_total if first else None,
+    )
 
 
 def by_cluster_range(start, stop, layout, centers, labels, w, unit, first, acc):
@@ -357,6 +402,13 @@ def assign_range(start, stop, layout, centers, labels, sqdist, known):
     """Rows ``start:stop``: labels (unless ``known``: they are in ``labels`` already) and the
     exact squared distances to their centres."""
     X = layout.X
+    if layout.fused:
+        xt = layout.xt if layout.xt_filled else None
+        C = np.ascontiguousarray(centers.C, dtype=X.dtype)
+        numpy_fused.assign_range(
+            start, stop, X, xt, C, centers.minus_2_c, centers.c_sq, labels, sqdist, known
+        )
+        return
     buf = layout.buffers(start, stop)
     m_max = layout.block_rows(start, stop)
     for s in range(start, stop, m_max):

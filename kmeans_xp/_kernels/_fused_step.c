@@ -1,0 +1,339 @@
+/* The fused CPU Lloyd step for few clusters and features (kmeans_xp._kernels.numpy_fused):
+ * one pass over each block of rows scores it against every centre, keeps the nearest, and
+ * adds the rows to their cluster's float64 sums, weight and count (or, on an updating step,
+ * only the rows that changed cluster), without the GIL, so that worker threads can each run
+ * a row range into their own totals.
+ *
+ * Arrays come through the buffer protocol (no NumPy headers at build time); the Python side
+ * passes C-contiguous arrays of the right types and this file checks every length before it
+ * reads or writes. The loop itself is _fused_step_body.h, compiled once for float and once
+ * for double. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* rows scored together: their scores, labels and X's columns stay in the L1 cache */
+#define FUSED_BLOCK 256
+
+typedef struct {
+    const void *xt;      /* NULL, or X transposed: feature j of row i at xt[j * ld + i] */
+    void *xt_out;        /* NULL, or xt to fill in from X (a run's first step) */
+    const void *X;       /* rows, n x d */
+    const void *minus_2_c, *c_sq; /* k x d and k */
+    const void *C;       /* (with sqdist) the centres, k x d */
+    const void *w;       /* NULL: every weight is 1 */
+    const int64_t *prev; /* NULL: no previous labels */
+    int64_t *labels;     /* written, or read when known */
+    void *sqdist;        /* NULL, or written: each row's sum((x - c)^2) */
+    double *sums;        /* NULL (no sums), or k x d, added to */
+    double *weights;     /* k, added to */
+    int64_t *counts;     /* k, added to (rows of positive weight) */
+    int delta;           /* add only the rows whose label changed (+ new, - old) */
+    int known;           /* the labels are given: no scoring */
+    Py_ssize_t k, d, ld, start, stop;
+} FusedArgs;
+
+typedef struct {
+    double best_total;  /* sum of w * best score */
+    double norms_total; /* (xt_out given) sum of w ||x||^2 */
+    Py_ssize_t n_changed; /* rows of positive weight whose label changed */
+    int bad_label;        /* a label out of range */
+    int no_memory;        /* the scratch block could not be allocated */
+} FusedTotals;
+
+/* The loop for each type: a plain build (mul then add, except on ARM64, where the vector
+ * unit always fuses them and BLAS uses that), and on x86-64 with GCC or Clang one for CPUs
+ * with AVX2 and FMA, chosen at import; BLAS accumulates with fused multiply-adds there. */
+#if defined(__aarch64__)
+#define PLAIN_MADD(a, b, acc) FMA_OF_T((a), (b), (acc))
+#else
+#define PLAIN_MADD(a, b, acc) ((a) * (b) + (acc))
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define HAVE_FMA_BUILD 1
+#endif
+
+#define TARGET
+#define MADD PLAIN_MADD
+#define T float
+#define LAB int32_t
+#define FMA_OF_T __builtin_fmaf
+#define NAME(x) x##_f32
+#include "_fused_step_body.h"
+#undef T
+#undef LAB
+#undef FMA_OF_T
+#undef NAME
+#define T double
+#define LAB int64_t
+#define FMA_OF_T __builtin_fma
+#define NAME(x) x##_f64
+#include "_fused_step_body.h"
+#undef T
+#undef LAB
+#undef FMA_OF_T
+#undef NAME
+#undef MADD
+#undef TARGET
+
+#ifdef HAVE_FMA_BUILD
+#include <immintrin.h>
+#define TARGET __attribute__((target("avx2,fma")))
+#define MADD(a, b, acc) FMA_OF_T((a), (b), (acc))
+
+#define T float
+#define LAB int32_t
+#define FMA_OF_T __builtin_fmaf
+#define NAME(x) x##_f32_fma
+#define VT __m256
+#define V_LANES 8
+#define V_SET1 _mm256_set1_ps
+#define V_LOAD _mm256_loadu_ps
+#define V_STORE _mm256_storeu_ps
+#define V_MUL _mm256_mul_ps
+#define V_ADD _mm256_add_ps
+#define V_FMADD _mm256_fmadd_ps
+#define V_CMPLT(a, b) _mm256_cmp_ps((a), (b), _CMP_LT_OQ)
+#define V_BLEND _mm256_blendv_ps
+#define V_LABEL(c) _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)(c)))
+#include "_fused_step_avx2.h"
+#define SCORE_TILES NAME(score_tiles)
+#include "_fused_step_body.h"
+#undef SCORE_TILES
+#undef T
+#undef LAB
+#undef FMA_OF_T
+#undef NAME
+#undef VT
+#undef V_LANES
+#undef V_SET1
+#undef V_LOAD
+#undef V_STORE
+#undef V_MUL
+#undef V_ADD
+#undef V_FMADD
+#undef V_CMPLT
+#undef V_BLEND
+#undef V_LABEL
+
+#define T double
+#define LAB int64_t
+#define FMA_OF_T __builtin_fma
+#define NAME(x) x##_f64_fma
+#define VT __m256d
+#define V_LANES 4
+#define V_SET1 _mm256_set1_pd
+#define V_LOAD _mm256_loadu_pd
+#define V_STORE _mm256_storeu_pd
+#define V_MUL _mm256_mul_pd
+#define V_ADD _mm256_add_pd
+#define V_FMADD _mm256_fmadd_pd
+#define V_CMPLT(a, b) _mm256_cmp_pd((a), (b), _CMP_LT_OQ)
+#define V_BLEND _mm256_blendv_pd
+#define V_LABEL(c) _mm256_castsi256_pd(_mm256_set1_epi64x((int64_t)(c)))
+#include "_fused_step_avx2.h"
+#define SCORE_TILES NAME(score_tiles)
+#include "_fused_step_body.h"
+#undef SCORE_TILES
+#undef T
+#undef LAB
+#undef FMA_OF_T
+#undef NAME
+#undef VT
+#undef V_LANES
+#undef V_SET1
+#undef V_LOAD
+#undef V_STORE
+#undef V_MUL
+#undef V_ADD
+#undef V_FMADD
+#undef V_CMPLT
+#undef V_BLEND
+#undef V_LABEL
+#undef MADD
+#undef TARGET
+#endif
+
+typedef void (*RangeFunc)(const FusedArgs *, FusedTotals *);
+static RangeFunc range_f32 = fused_range_f32, range_f64 = fused_range_f64;
+
+/* A C-contiguous buffer of at least ``count`` items of ``itemsize`` bytes, floats (``is_float``)
+ * or signed integers, writable if asked; None gives a NULL pointer when ``optional``. */
+static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize,
+                      int is_float, int writable, int optional, const char *name)
+{
+    const char *format, *kinds = is_float ? "fd" : "ilq";
+    char kind;
+    view->obj = NULL;
+    view->buf = NULL;
+    if (obj == Py_None && optional)
+        return 0;
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+                                          | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
+    format = view->format != NULL ? view->format : "B";
+    if (*format == '<' || *format == '=' || *format == '@')
+        format++;
+    kind = *format;
+    if (view->itemsize != itemsize || kind == '\0' || format[1] != '\0'
+        || strchr(kinds, kind) == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s holds items of format '%s' (%zd bytes), expected %s "
+                     "of %zd bytes", name, view->format != NULL ? view->format : "B",
+                     view->itemsize, is_float ? "floats" : "signed integers", itemsize);
+    } else if (view->len < count * itemsize) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, expected at least %zd", name,
+                     view->len, count * itemsize);
+    } else {
+        return 0;
+    }
+    PyBuffer_Release(view);
+    view->obj = NULL;
+    return -1;
+}
+
+enum { XT, XT_OUT, XMAT, MINUS_2_C, C_SQ, CENTERS, W, PREV, LABELS, SQDIST, SUMS, WEIGHTS,
+       COUNTS, N_BUFFERS };
+static const char *buffer_names[N_BUFFERS] = {
+    "xt", "xt_out", "X", "minus_2_c", "c_sq", "C", "w", "prev", "labels", "sqdist", "sums",
+    "weights", "counts"};
+
+PyDoc_STRVAR(fused_range_doc,
+"fused_range(itemsize, k, d, ld, start, stop, xt, xt_out, X, minus_2_c, c_sq, C, w, prev,\n"
+"            labels, sqdist, sums, weights, counts, delta, known)\n"
+"    -> (best_total, norms_total, n_changed)\n"
+"\n"
+"Rows start:stop of a Lloyd step or an assignment (see numpy_fused.py). Every buffer but X,\n"
+"minus_2_c, c_sq and labels may be None.");
+
+static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_ssize_t itemsize, k, d, ld, start, stop;
+    PyObject *objs[N_BUFFERS];
+    int delta, known, i, failed = 0;
+    Py_buffer views[N_BUFFERS];
+    FusedArgs a;
+    FusedTotals out = {0.0, 0.0, 0, 0, 0};
+
+    if (!PyArg_ParseTuple(args, "nnnnnnOOOOOOOOOOOOOpp", &itemsize, &k, &d, &ld, &start,
+                          &stop, &objs[XT], &objs[XT_OUT], &objs[XMAT], &objs[MINUS_2_C],
+                          &objs[C_SQ], &objs[CENTERS], &objs[W], &objs[PREV], &objs[LABELS],
+                          &objs[SQDIST], &objs[SUMS], &objs[WEIGHTS], &objs[COUNTS], &delta,
+                          &known))
+        return NULL;
+    if (itemsize != 4 && itemsize != 8) {
+        PyErr_Format(PyExc_ValueError, "itemsize is %zd, expected 4 or 8", itemsize);
+        return NULL;
+    }
+    if (k < 1 || d < 1 || start < 0 || stop < start || ld < stop) {
+        PyErr_Format(PyExc_ValueError,
+                     "k=%zd, d=%zd, rows %zd:%zd of %zd: expected k, d >= 1 and "
+                     "0 <= start <= stop <= ld", k, d, start, stop, ld);
+        return NULL;
+    }
+    if ((objs[SUMS] == Py_None) != (objs[WEIGHTS] == Py_None)
+        || (objs[SUMS] == Py_None) != (objs[COUNTS] == Py_None)
+        || (delta && (objs[PREV] == Py_None || objs[SUMS] == Py_None))
+        || (objs[SQDIST] != Py_None && objs[CENTERS] == Py_None)
+        || (objs[XT_OUT] != Py_None && objs[XT] == Py_None)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "expected sums, weights and counts all or none; prev and sums with "
+                        "delta; C with sqdist; xt with xt_out");
+        return NULL;
+    }
+    {
+        /* what each buffer must hold: items, item size, floats, writable */
+        const Py_ssize_t spec[N_BUFFERS][4] = {
+            [XT] = {d * ld, itemsize, 1, 0},     [XT_OUT] = {d * ld, itemsize, 1, 1},
+            [XMAT] = {stop * d, itemsize, 1, 0}, [MINUS_2_C] = {k * d, itemsize, 1, 0},
+            [C_SQ] = {k, itemsize, 1, 0},        [CENTERS] = {k * d, itemsize, 1, 0},
+            [W] = {stop, itemsize, 1, 0},        [PREV] = {stop, 8, 0, 0},
+            [LABELS] = {stop, 8, 0, 1},          [SQDIST] = {stop, itemsize, 1, 1},
+            [SUMS] = {k * d, 8, 1, 1},           [WEIGHTS] = {k, 8, 1, 1},
+            [COUNTS] = {k, 8, 0, 1},
+        };
+        for (i = 0; i < N_BUFFERS; i++) {
+            const int required = i == XMAT || i == MINUS_2_C || i == C_SQ || i == LABELS;
+            if (!failed && get_buffer(objs[i], &views[i], spec[i][0], spec[i][1],
+                                      (int)spec[i][2], (int)spec[i][3], !required,
+                                      buffer_names[i]) < 0)
+                failed = 1;
+            if (failed)
+                views[i].obj = NULL;
+        }
+    }
+    if (!failed) {
+        a.xt = views[XT].buf;
+        a.xt_out = views[XT_OUT].buf;
+        a.X = views[XMAT].buf;
+        a.minus_2_c = views[MINUS_2_C].buf;
+        a.c_sq = views[C_SQ].buf;
+        a.C = views[CENTERS].buf;
+        a.w = views[W].buf;
+        a.prev = (const int64_t *)views[PREV].buf;
+        a.labels = (int64_t *)views[LABELS].buf;
+        a.sqdist = views[SQDIST].buf;
+        a.sums = (double *)views[SUMS].buf;
+        a.weights = (double *)views[WEIGHTS].buf;
+        a.counts = (int64_t *)views[COUNTS].buf;
+        a.delta = delta;
+        a.known = known;
+        a.k = k;
+        a.d = d;
+        a.ld = ld;
+        a.start = start;
+        a.stop = stop;
+        Py_BEGIN_ALLOW_THREADS
+        if (itemsize == 4)
+            range_f32(&a, &out);
+        else
+            range_f64(&a, &out);
+        Py_END_ALLOW_THREADS
+    }
+    for (i = 0; i < N_BUFFERS; i++)
+        if (views[i].obj != NULL)
+            PyBuffer_Release(&views[i]);
+    if (failed)
+        return NULL;
+    if (out.no_memory)
+        return PyErr_NoMemory();
+    if (out.bad_label) {
+        PyErr_Format(PyExc_ValueError, "a label is outside 0..%zd", k - 1);
+        return NULL;
+    }
+    return Py_BuildValue("ddn", out.best_total, out.norms_total, out.n_changed);
+}
+
+static PyMethodDef methods[] = {
+    {"fused_range", fused_range, METH_VARARGS, fused_range_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fused_step",
+    "The fused CPU Lloyd step's compiled loop (see kmeans_xp._kernels.numpy_fused).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fused_step(void)
+{
+    PyObject *mod = PyModule_Create(&module);
+    const char *isa = "plain";
+#ifdef HAVE_FMA_BUILD
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        range_f32 = fused_range_f32_fma;
+        range_f64 = fused_range_f64_fma;
+        isa = "avx2-fma";
+    }
+#endif
+    /* which build of the loop runs: in benchmark records and test reports */
+    if (mod != NULL && PyModule_AddStringConstant(mod, "INSTRUCTIONS", isa) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}

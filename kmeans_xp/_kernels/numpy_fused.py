@@ -1,0 +1,88 @@
+"""The fused CPU step for few clusters and features: one compiled pass over each block of rows
+(``_fused_step.c``) scores it against every centre, takes the nearest (the lowest index on
+exact ties), and adds the rows to their cluster's float64 sums, weights and counts, or on an
+updating step only the rows that changed cluster, without the GIL; ``numpy_step`` runs it on
+each worker thread's row range, into that range's own totals.
+
+The compiled module is built when the package is installed with a C compiler at hand
+(``setup.py``; an optional extension). Without it, or with ``KMEANS_XP_FUSED=0`` in the
+environment, or ``ENABLED = False`` here, the NumPy step takes its NumPy-call path, which gives
+the same labels (``tests/test_kernels_numpy.py`` runs every path both ways).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:
+    from . import _fused_step
+except ImportError:  # built without a C compiler: the NumPy-call path serves
+    _fused_step = None
+
+#: whether steps that can take the fused path do (the default when the module is built)
+ENABLED = os.environ.get("KMEANS_XP_FUSED", "1") != "0"
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def applies(X: np.ndarray) -> bool:
+    """Whether the fused loop is built, switched on and can read X as it is."""
+    return ENABLED and _fused_step is not None and X.dtype in DTYPES and X.flags.c_contiguous
+
+
+def fused_range(
+    start: int,
+    stop: int,
+    X: np.ndarray,
+    xt: np.ndarray | None,
+    fill: bool,
+    minus_2_c: np.ndarray,
+    c_sq: np.ndarray,
+    w: np.ndarray | None,
+    prev: np.ndarray | None,
+    labels: np.ndarray,
+    delta: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int]:
+    """Rows ``start:stop`` of a step: their labels written to ``labels`` (int64) and, when
+    ``fill``, their columns of ``xt`` (X transposed, d or more x n) from X. Returns the float64
+    sums (k x d) and weights (k,) and the int64 counts of the range's rows of positive weight
+    (``delta``: of those that changed cluster, + for the new one and - for the old), the sum of
+    w times the best score (``||c||^2 - 2 x.c``), the sum of w ||x||^2 (0 unless ``fill``),
+    and how many rows of positive weight changed label (0 without ``prev``).
+
+    ``xt`` None: each block of rows is transposed as it is scored. ``w`` is None when every
+    weight is 1, else of X's dtype; ``prev`` int64 or None; every array C-contiguous, the
+    centres' arrays of X's dtype."""
+    k, d = minus_2_c.shape
+    sums = np.zeros((k, d), dtype=np.float64)
+    weights = np.zeros(k, dtype=np.float64)
+    counts = np.zeros(k, dtype=np.int64)
+    best_total, norms_total, changed = _fused_step.fused_range(
+        X.dtype.itemsize, k, d, X.shape[0], start, stop, xt, xt if fill else None, X,
+        minus_2_c, c_sq, None, w, prev, labels, None, sums, weights, counts, delta, False,
+    )  # fmt: skip
+    return sums, weights, counts, best_total, norms_total, changed
+
+
+def assign_range(
+    start: int,
+    stop: int,
+    X: np.ndarray,
+    xt: np.ndarray | None,
+    C: np.ndarray,
+    minus_2_c: np.ndarray,
+    c_sq: np.ndarray,
+    labels: np.ndarray,
+    sqdist: np.ndarray,
+    known: bool,
+) -> None:
+    """Rows ``start:stop``: their labels written to ``labels`` (unless ``known``: read from
+    it) and their squared distances ``sum((x - c)^2)`` to ``C[label]`` to ``sqdist`` (X's
+    dtype), each square rounded, then added in feature order."""
+    k, d = minus_2_c.shape
+    _fused_step.fused_range(
+        X.dtype.itemsize, k, d, X.shape[0], start, stop, xt, None, X, minus_2_c, c_sq, C,
+        None, None, labels, sqdist, None, None, None, False, known,
+    )  # fmt: skip

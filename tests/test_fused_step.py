@@ -1,0 +1,200 @@
+"""The compiled loop of the fused CPU step (``numpy_fused``, ``_fused_step.c``): the same labels
+as the NumPy-call path step after step, in its tiles and in the rows left after them, with or
+without X transposed; its checks of what it is handed; and the package without it.
+(``tests/test_kernels_numpy.py`` runs every NumPy-path test with it and without it.)"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import kmeans_xp
+from kmeans_xp._kernels import numpy as fast
+from kmeans_xp._kernels import numpy_fused, numpy_step, numpy_threads, portable
+
+built = pytest.mark.skipif(
+    numpy_fused._fused_step is None, reason="the compiled loop is not built (no C compiler)"
+)
+
+
+def _data(n, d, k, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    return X, X[rng.choice(n, k, replace=False)].copy()
+
+
+def _run(X, C, w, steps, fused, monkeypatch):
+    """``steps`` Lloyd steps on one workspace, the centres moved to the means in between."""
+    monkeypatch.setattr(numpy_fused, "ENABLED", fused)
+    ws = fast.make_workspace(X, w, C.shape[0], 10**6)
+    assert ws.layout.fused == fused
+    out, prev = [], None
+    for _ in range(steps):
+        s = fast.lloyd_step(X, C, w, chunk_rows=10**6, prev_labels=prev, workspace=ws)
+        out.append(s)
+        C = fast.center_update(s, C)[0]
+        prev = s.labels
+    labels, sqdist = fast.assign(X, C, chunk_rows=10**6, workspace=ws)
+    return out, labels, sqdist
+
+
+@built
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+# d from 1 to 32: one to four features in the last pass of the generic loop, several passes;
+# k from 1 to 32: whole groups of four clusters in a tile and the ones left over
+@pytest.mark.parametrize(("d", "k"), [(1, 3), (2, 8), (3, 5), (5, 4), (16, 16), (32, 32), (9, 1)])
+@pytest.mark.parametrize("weights", ["unit", "general", "some zero"])
+def test_steps_match_the_numpy_call_path(dtype, d, k, weights, monkeypatch):
+    monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
+    # 2,003 rows: whole tiles and a few rows after them in the last block
+    X, C = _data(2003, d, k, dtype, seed=d * k)
+    rng = np.random.default_rng(1)
+    w = np.ones(2003, dtype) if weights == "unit" else rng.uniform(0.5, 2, 2003).astype(dtype)
+    if weights == "some zero":
+        w[::5] = 0
+    got, got_labels, got_sqdist = _run(X, C, w, 6, True, monkeypatch)
+    ref, ref_labels, ref_sqdist = _run(X, C, w, 6, False, monkeypatch)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_array_equal(g.labels, r.labels)
+        assert float(g.n_changed) == float(r.n_changed)
+        np.testing.assert_allclose(g.sums, r.sums, rtol=tol, atol=tol * 100)
+        np.testing.assert_allclose(g.weights, r.weights, rtol=tol)
+        assert float(g.inertia) == pytest.approx(float(r.inertia), rel=tol)
+    np.testing.assert_array_equal(got_labels, ref_labels)
+    np.testing.assert_allclose(got_sqdist, ref_sqdist, rtol=tol * 10, atol=tol * 10 * d)
+
+
+@built
+def test_labels_and_exact_distances_without_a_workspace():
+    """No transposed copy (``assign`` outside a run): each block is transposed as it is
+    scored; the distances are the explicit sums of squares, as portable's."""
+    X, C = _data(1000, 7, 6, np.float32)
+    ref_labels, ref_sqdist = portable.assign(X, C, chunk_rows=300)
+    layout = numpy_step.Layout(X, 6, 300)
+    assert layout.fused and layout.xt is None
+    labels, sqdist = numpy_step.assign(layout, C)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(sqdist, ref_sqdist, rtol=1e-5, atol=1e-5)
+
+
+@built
+def test_threads_give_the_single_thread_results(monkeypatch):
+    X, C = _data(30_001, 16, 16, np.float32, seed=3)
+    w = np.ones(30_001, np.float32)
+    one, one_labels, _ = _run(X, C, w, 4, True, monkeypatch)
+    monkeypatch.setattr(numpy_threads, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(numpy_threads, "n_threads", lambda: 3)
+    many, many_labels, _ = _run(X, C, w, 4, True, monkeypatch)
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_allclose(a.sums, b.sums, rtol=1e-6)
+    np.testing.assert_array_equal(one_labels, many_labels)
+
+
+@built
+def test_a_fit_gives_the_numpy_call_paths_answer(monkeypatch):
+    X, _ = kmeans_xp.make_blobs(20_000, 8, centers=6, random_state=0, dtype=np.float32)
+    fits = []
+    for fused in (True, False):
+        monkeypatch.setattr(numpy_fused, "ENABLED", fused)
+        fits.append(kmeans_xp.KMeans(6, n_init=1, random_state=0).fit(X))
+    np.testing.assert_array_equal(fits[0].labels_, fits[1].labels_)
+    np.testing.assert_allclose(fits[0].cluster_centers_, fits[1].cluster_centers_, rtol=1e-5)
+    assert fits[0].n_iter_ == fits[1].n_iter_
+    assert fits[0].inertia_ == pytest.approx(fits[1].inertia_, rel=1e-6)
+
+
+def _call(**changes):
+    """The compiled entry point on a valid small problem, with ``changes`` to its arguments."""
+    X, C = _data(40, 3, 4, np.float32)
+    args = {
+        "itemsize": 4,
+        "k": 4,
+        "d": 3,
+        "ld": 40,
+        "start": 0,
+        "stop": 40,
+        "xt": np.ascontiguousarray(X.T),
+        "xt_out": None,
+        "X": X,
+        "minus_2_c": -2 * C,
+        "c_sq": (C * C).sum(axis=1),
+        "C": None,
+        "w": None,
+        "prev": None,
+        "labels": np.zeros(40, np.int64),
+        "sqdist": None,
+        "sums": np.zeros((4, 3)),
+        "weights": np.zeros(4),
+        "counts": np.zeros(4, np.int64),
+        "delta": False,
+        "known": False,
+    }
+    args.update(changes)
+    return numpy_fused._fused_step.fused_range(*args.values())
+
+
+@built
+def test_the_compiled_loop_checks_what_it_is_handed():
+    best, norms, changed = _call()
+    assert np.isfinite(best) and norms == 0.0 and changed == 0
+    with pytest.raises(ValueError, match="itemsize is 2, expected 4 or 8"):
+        _call(itemsize=2)
+    with pytest.raises(ValueError, match=r"xt holds items of format 'f' \(4 bytes\), expected"):
+        _call(itemsize=8)
+    with pytest.raises(ValueError, match="labels holds items of format 'd'"):
+        _call(labels=np.zeros(40))
+    with pytest.raises(ValueError, match=r"rows 0:41 of 40"):
+        _call(stop=41)
+    with pytest.raises(ValueError, match="labels holds 160 bytes, expected at least 320"):
+        _call(labels=np.zeros(20, np.int64))
+    with pytest.raises(ValueError, match="prev and sums with delta"):
+        _call(delta=True)
+    with pytest.raises(ValueError, match="C with sqdist"):
+        _call(sqdist=np.zeros(40, np.float32))
+    with pytest.raises((ValueError, BufferError, TypeError)):
+        _call(labels=np.zeros(40, np.int64)[::-1])  # not contiguous
+    with pytest.raises((ValueError, BufferError, TypeError)):
+        _call(X=np.asfortranarray(_data(40, 3, 4, np.float32)[0]))
+    out_of_range = np.full(40, 7, np.int64)
+    with pytest.raises(ValueError, match=r"a label is outside 0\.\.3"):
+        _call(prev=out_of_range, delta=True)
+    with pytest.raises(ValueError, match=r"a label is outside 0\.\.3"):
+        _call(labels=out_of_range, known=True, sums=None, weights=None, counts=None)
+
+
+def test_without_the_compiled_module_the_numpy_calls_serve(monkeypatch):
+    X, C = _data(3000, 4, 5, np.float32)
+    w = np.ones(3000, np.float32)
+    monkeypatch.setattr(numpy_fused, "_fused_step", None)
+    assert not numpy_fused.applies(X)
+    layout = numpy_step.Layout(X, 5, 10**6)
+    assert layout.by_cluster and not layout.fused
+    step = fast.lloyd_step(X, C, w, chunk_rows=10**6)
+    np.testing.assert_array_equal(step.labels, portable.assign(X, C, chunk_rows=3000)[0])
+    est = kmeans_xp.KMeans(5, n_init=1, random_state=0).fit(X)
+    assert est.labels_.shape == (3000,)
+
+
+def test_the_environment_switches_it_off(monkeypatch):
+    try:
+        monkeypatch.setenv("KMEANS_XP_FUSED", "0")
+        assert importlib.reload(numpy_fused).ENABLED is False
+        monkeypatch.setenv("KMEANS_XP_FUSED", "1")
+        assert importlib.reload(numpy_fused).ENABLED is True
+    finally:
+        monkeypatch.delenv("KMEANS_XP_FUSED")
+        importlib.reload(numpy_fused)
+
+
+@built
+def test_only_cluster_major_layouts_of_contiguous_float_arrays_take_it():
+    X32 = np.zeros((100, 4), np.float32)
+    assert numpy_step.Layout(X32, 5, 100).fused
+    assert not numpy_step.Layout(X32, 40, 100).fused  # many clusters: by row
+    assert not numpy_step.Layout(np.zeros((100, 40), np.float32), 5, 100).fused
+    assert not numpy_fused.applies(np.asfortranarray(X32))
+    assert not numpy_fused.applies(X32.astype(np.float16))
