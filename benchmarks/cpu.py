@@ -16,7 +16,12 @@ Beside them, each case's hardware ``floor``, measured in the same run: the large
 the best of several; the table gives kmeans_xp / floor and sklearn / floor per iteration.
 ``cold`` per-iteration figures run each contender once after an idle pause (``--pause`` seconds
 asleep), the best of ``--cold-rounds`` such runs (0: none). ``--cold-process`` also times the
-first fit of each case in new processes (imports, then the fit, three processes each).
+first fit of each case in new processes (imports, then the fit, three processes each), with the
+default step and with the compiled loop off.
+
+Where the fused step's compiled loop is built and the case takes it (few clusters and
+features), the per-iteration race adds ``kmeans_xp_numpy``: kmeans_xp with the loop switched
+off (``numpy_fused.ENABLED = False``), the NumPy-call path of the same step.
 
 With ``--jax``, the per-iteration race also runs kmeans_xp on JAX arrays of the same data and
 centres (``jax``), and XLA's floor for the assignment: a jitted ``argmin(X @ C.T)`` run
@@ -47,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 import kmeans_xp
+from kmeans_xp._kernels import numpy_fused, numpy_step
 
 from . import cpu_model, result_name
 
@@ -84,6 +90,15 @@ def kmeans_xp_iter(X, init):
     est = kmeans_xp.KMeans(init.shape[0], init=init, n_init=1, max_iter=ITERATIONS, tol=0.0)
     est.fit(X)
     return est.n_iter_, est.inertia_
+
+
+def kmeans_xp_numpy_iter(X, init):
+    """kmeans_xp with the fused loop off: the NumPy-call path of the same step."""
+    numpy_fused.ENABLED = False
+    try:
+        return kmeans_xp_iter(X, init)
+    finally:
+        numpy_fused.ENABLED = True
 
 
 def kmeans_xp_fit(X, k, seed):
@@ -305,47 +320,59 @@ print(time.perf_counter() - ready, imported - start, est.n_iter_)
 
 
 def cold_process(names: list[str], repeats: int = 3) -> dict:
-    """The first fit of each case in new processes.
+    """The first fit of each case in new processes, with the library's default step and, where
+    the compiled loop is built, with it switched off (``KMEANS_XP_FUSED=0``).
 
     Parameters
     ----------
     names : list of str
         Cases (keys of ``CASES``); each gets the same data as in ``make_data``.
     repeats : int
-        New processes per case; they run with the default threads (``--threads`` stops at
-        this process).
+        New processes per case and variant; they run with the default threads (``--threads``
+        stops at this process).
 
     Returns
     -------
     dict
-        Per case, one dict per process: ``fit_s`` (from the data being ready to the fit's end,
-        k-means++ and ``n_init=1``), ``imports_s`` (NumPy and kmeans_xp), ``process_s`` (the
-        whole process, interpreter start included) and ``n_iter``.
+        Per case and variant (``default``, ``numpy_calls``), one dict per process: ``fit_s``
+        (from the data being ready to the fit's end, k-means++ and ``n_init=1``),
+        ``imports_s`` (NumPy and kmeans_xp), ``process_s`` (the whole process, interpreter
+        start included) and ``n_iter``.
     """
-    env = dict(os.environ)
-    env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    variants = {"default": {}}
+    if numpy_fused._fused_step is not None:
+        variants["numpy_calls"] = {"KMEANS_XP_FUSED": "0"}
     results = {}
     for name in names:
         n, d, k, std = CASES[name]
         seed = 11 if name == "2000x2_k3" else 0  # as make_data: the article's data set
         script = _COLD_SCRIPT.format(n=n, d=d, k=k, std=std, seed=seed)
-        runs = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-            )
-            wall = time.perf_counter() - started
-            fit_s, imports_s, n_iter = out.stdout.split()
-            runs.append(
-                {
-                    "fit_s": float(fit_s),
-                    "imports_s": float(imports_s),
-                    "process_s": wall,
-                    "n_iter": int(n_iter),
-                }
-            )
-        results[name] = runs
+        results[name] = {}
+        for variant, changes in variants.items():
+            env = {key: v for key, v in os.environ.items() if key != "KMEANS_XP_FUSED"}
+            env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+            env.update(changes)
+            runs = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                out = subprocess.run(
+                    [sys.executable, "-c", script],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                wall = time.perf_counter() - started
+                fit_s, imports_s, n_iter = out.stdout.split()
+                runs.append(
+                    {
+                        "fit_s": float(fit_s),
+                        "imports_s": float(imports_s),
+                        "process_s": wall,
+                        "n_iter": int(n_iter),
+                    }
+                )
+            results[name][variant] = runs
     return results
 
 
@@ -414,6 +441,8 @@ def run_case(
         "kmeans_xp": _seeds(kmeans_xp_fit, X, k, fit_seeds),
         "sklearn": _seeds(sklearn_fit, X, k, fit_seeds),
     }
+    if numpy_fused.applies(X) and numpy_step.Layout(X, k, n).by_cluster:
+        iter_contenders["kmeans_xp_numpy"] = lambda: kmeans_xp_numpy_iter(X, init)
     if use_faiss:
         iter_contenders["faiss"] = lambda: faiss_iter(X, init)
         fit_contenders["faiss"] = _seeds(faiss_fit, X, k, fit_seeds)
@@ -452,6 +481,14 @@ def machine() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "kmeans_xp": kmeans_xp.__version__,
+        # the fused step's compiled loop: the instruction set it runs, or why it does not
+        "fused_step": (
+            "not built"
+            if numpy_fused._fused_step is None
+            else numpy_fused._fused_step.INSTRUCTIONS
+            if numpy_fused.ENABLED
+            else "switched off"
+        ),
         "env": {
             key: os.environ.get(key)
             for key in (
@@ -460,6 +497,7 @@ def machine() -> dict:
                 "OPENBLAS_NUM_THREADS",
                 "OMP_NUM_THREADS",
                 "MKL_NUM_THREADS",
+                "KMEANS_XP_FUSED",
             )
         },
     }
@@ -586,7 +624,8 @@ def spread_table(results: dict) -> str:
 
 
 def cold_process_table(results: dict) -> str:
-    """Markdown table of ``cold_process``: per case, each new process's first fit and imports.
+    """Markdown table of ``cold_process``: per case and variant, each new process's first fit
+    and imports.
 
     Parameters
     ----------
@@ -596,18 +635,19 @@ def cold_process_table(results: dict) -> str:
     Returns
     -------
     str
-        One row per case, times in ms.
+        One row per case and variant, times in ms.
     """
     lines = [
-        "| case in a new process | first fit ms (each run) | imports ms | process ms |",
-        "|---|---|---|---|",
+        "| case in a new process | step | first fit ms (each run) | imports ms | process ms |",
+        "|---|---|---|---|---|",
     ]
-    for name, runs in results.items():
-        cells = [
-            ", ".join(f"{r[key] * 1e3:.0f}" for r in runs)
-            for key in ("fit_s", "imports_s", "process_s")
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, variants in results.items():
+        for variant, runs in variants.items():
+            cells = [
+                ", ".join(f"{r[key] * 1e3:.0f}" for r in runs)
+                for key in ("fit_s", "imports_s", "process_s")
+            ]
+            lines.append(f"| {name} | {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -737,6 +777,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"{stem}.md").write_text(
         f"# CPU benchmark {record['date_utc']}\n\n`{record['command']}`\n\n"
         f"{record['machine']['cpu']}, {record['machine']['cores']} cores; "
+        f"fused step's compiled loop: {record['machine']['fused_step']}; "
         f"load average before/after: {load_before} / {record['load_average_after']}; "
         f"took {elapsed:.0f} s.\n\n{args.note}\n\n{text}\n"
     )
