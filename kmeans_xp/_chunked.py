@@ -64,7 +64,7 @@ def _chunk_distances(chunk: Any, centers: Any) -> Any:
     exact = xp.sum(diff * diff, axis=1)
     ids = xp.arange(cent.shape[0], device=dev)
     sq = xp.where(ids == nearest[:, None], exact[:, None], sq)
-    return xp.astype(xp.sqrt(xp.clip(sq, min=0.0)), chunk.dtype)
+    return xp.astype(xp.sqrt(xp.maximum(sq, 0.0)), chunk.dtype)
 
 
 def mean_column_variance(X: Any, target: Target, rows: int) -> float:

@@ -448,7 +448,7 @@ or callable, default "auto"
             diff = rows - xp.take(centers, nearest, axis=0)
             exact = xp.sum(diff * diff, axis=1)
             sq = xp.where(cluster_ids == nearest[:, None], exact[:, None], sq)
-            parts.append(xp.astype(xp.sqrt(xp.clip(sq, min=0.0)), Xc.dtype))
+            parts.append(xp.astype(xp.sqrt(xp.maximum(sq, 0.0)), Xc.dtype))
         return parts[0] if len(parts) == 1 else xp.concat(parts)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:

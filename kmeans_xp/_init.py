@@ -50,7 +50,7 @@ def _weighted_draw(xp: Any, cumulative: Any, fractions: np.ndarray) -> Any:
     targets = from_numpy(fractions, xp, device_of(cumulative), dtype=cumulative.dtype)
     targets = targets * cumulative[-1]
     idx = xp.searchsorted(cumulative, targets, side="right")
-    return xp.clip(idx, max=cumulative.shape[0] - 1)
+    return xp.minimum(idx, cumulative.shape[0] - 1)
 
 
 def kmeans_plusplus(
@@ -199,7 +199,7 @@ def _sqdist_to(
         sq = minus_2c @ block.T
         sq += x_sq[None, start + a : start + b]  # in place where the library allows it
         sq += c_sq
-        parts.append(xp.clip(sq, min=0.0))
+        parts.append(xp.maximum(sq, 0.0))
     return _concat(xp, parts, axis=1)
 
 

@@ -128,14 +128,14 @@ def silhouette_score(
         stop = min(n, start + chunk)
         rows_x = X[start:stop, ...]
         sq = sq_norms[start:stop, None] - 2.0 * (rows_x @ X.T) + sq_norms[None, :]
-        dist = xp.sqrt(xp.clip(sq, min=0.0))
+        dist = xp.sqrt(xp.maximum(sq, 0.0))
         # a row's distance to itself is exactly 0 (the expansion above leaves rounding noise)
         is_self = xp.arange(start, stop, dtype=idx, device=dev)[:, None] == cols[None, :]
         dist = xp.where(is_self, xp.zeros((), dtype=acc, device=dev), dist)
         sums = dist @ members  # (chunk, k): summed distance to every cluster
         own = members[start:stop, ...]
         own_count = xp.sum(own * counts, axis=1)
-        a = xp.sum(sums * own, axis=1) / xp.clip(own_count - 1.0, min=1.0)
+        a = xp.sum(sums * own, axis=1) / xp.maximum(own_count - 1.0, 1.0)
         means = sums / counts
         b = xp.min(xp.where(own > 0, xp.asarray(xp.inf, dtype=acc, device=dev), means), axis=1)
         denom = xp.maximum(a, b)
