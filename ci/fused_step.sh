@@ -2,7 +2,8 @@
 # Phase: the fused CPU step's compiled loop, an optional C extension. CI has a C compiler, so
 # the README's install must have built it: fail if not, lest a broken build pass unnoticed
 # behind the NumPy-call fallback. Then build the package with no working compiler and check
-# that it installs and fits all the same, without the loop (what users without one get).
+# that it installs and fits all the same, without the loop (what users without one get); and
+# test the loop's plain build (for CPUs without AVX2 and FMA), which this CPU would not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,4 +35,15 @@ km = kmeans_xp.KMeans(5, n_init=1, random_state=0).fit(X)
 assert km.labels_.shape == (20_000,) and np.isfinite(km.inertia_)
 print("ci: without a C compiler the package installs and fits through the NumPy calls")
 PY
+)
+
+# the plain build in a copy of the sources, tested there; its labels differ from BLAS's only
+# where rounding decides a tie, which test_fused_step.py leaves to test_kernels_numpy.py
+CFLAGS=-DFUSED_PLAIN_ONLY python -m pip wheel -q --no-deps -w "$tmp/plain" "$tmp/src" </dev/null
+python -m zipfile -e "$tmp"/plain/*.whl "$tmp/plain/unpacked"
+cp "$tmp"/plain/unpacked/kmeans_xp/_kernels/_fused_step.*.so "$tmp/src/kmeans_xp/_kernels/"
+(
+    cd "$tmp/src"
+    python -c "from kmeans_xp._kernels import _fused_step as f; assert f.INSTRUCTIONS == 'plain'"
+    python -m pytest -q -p no:cacheprovider tests/test_fused_step.py </dev/null
 )

@@ -53,7 +53,8 @@ typedef struct {
 #else
 #define PLAIN_MADD(a, b, acc) ((a) * (b) + (acc))
 #endif
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+/* (-DFUSED_PLAIN_ONLY leaves the plain build alone, to test it on a CPU with FMA) */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(FUSED_PLAIN_ONLY)
 #define HAVE_FMA_BUILD 1
 #endif
 
@@ -61,7 +62,7 @@ typedef struct {
 #define MADD PLAIN_MADD
 #define T float
 #define LAB int32_t
-#define FMA_OF_T __builtin_fmaf
+#define FMA_OF_T fmaf
 #define NAME(x) x##_f32
 #include "_fused_step_body.h"
 #undef T
@@ -70,7 +71,7 @@ typedef struct {
 #undef NAME
 #define T double
 #define LAB int64_t
-#define FMA_OF_T __builtin_fma
+#define FMA_OF_T fma
 #define NAME(x) x##_f64
 #include "_fused_step_body.h"
 #undef T
@@ -87,7 +88,7 @@ typedef struct {
 
 #define T float
 #define LAB int32_t
-#define FMA_OF_T __builtin_fmaf
+#define FMA_OF_T fmaf
 #define NAME(x) x##_f32_fma
 #define VT __m256
 #define V_LANES 8
@@ -122,7 +123,7 @@ typedef struct {
 
 #define T double
 #define LAB int64_t
-#define FMA_OF_T __builtin_fma
+#define FMA_OF_T fma
 #define NAME(x) x##_f64_fma
 #define VT __m256d
 #define V_LANES 4
