@@ -198,3 +198,29 @@ def test_only_cluster_major_layouts_of_contiguous_float_arrays_take_it():
     assert not numpy_step.Layout(np.zeros((100, 40), np.float32), 5, 100).fused
     assert not numpy_fused.applies(np.asfortranarray(X32))
     assert not numpy_fused.applies(X32.astype(np.float16))
+
+
+@built
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 2, 7, 8, 9, 16, 17, 64, 257])
+@pytest.mark.parametrize("ties", [False, True])
+def test_row_min_gives_argmin_and_the_second_smallest(dtype, k, ties):
+    rng = np.random.default_rng(k)
+    m = 300
+    if ties:  # few distinct values: many rows with equal smallest scores in several lanes
+        scores = rng.integers(0, 3, size=(m, k)).astype(dtype)
+    else:
+        scores = rng.normal(size=(m, k)).astype(dtype)
+        scores[::5, ::2] = np.inf  # (infinities compare as argmin compares them)
+    scores[0] = np.inf  # a row of infinities: index 0, as argmin
+    labels = np.empty(m, np.int64)
+    best, second = np.empty(m, dtype), np.empty(m, dtype)
+    numpy_fused.row_min(scores, labels, best, second)
+    ref = np.argmin(scores, axis=1)
+    np.testing.assert_array_equal(labels, ref)
+    np.testing.assert_array_equal(best, scores[np.arange(m), ref])
+    others = scores.copy()
+    others[np.arange(m), ref] = np.inf
+    np.testing.assert_array_equal(second, others.min(axis=1))
+    numpy_fused.row_min(scores, labels)  # best and second are optional
+    np.testing.assert_array_equal(labels, ref)

@@ -6,8 +6,9 @@
  *
  * Arrays come through the buffer protocol (no NumPy headers at build time); the Python side
  * passes C-contiguous arrays of the right types and this file checks every length before it
- * reads or writes. The loop itself is _fused_step_body.h, compiled once for float and once
- * for double. */
+ * reads or writes. The loop itself is _fused_step_body.h (with _fused_step_avx2.h's tiles),
+ * compiled once for float and once for double in each instruction set; _row_min_body.h is the
+ * nearest two of each row of a score matrix, for the row-major steps that score through BLAS. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -65,6 +66,7 @@ typedef struct {
 #define FMA_OF_T fmaf
 #define NAME(x) x##_f32
 #include "_fused_step_body.h"
+#include "_row_min_body.h"
 #undef T
 #undef LAB
 #undef FMA_OF_T
@@ -74,6 +76,7 @@ typedef struct {
 #define FMA_OF_T fma
 #define NAME(x) x##_f64
 #include "_fused_step_body.h"
+#include "_row_min_body.h"
 #undef T
 #undef LAB
 #undef FMA_OF_T
@@ -101,9 +104,13 @@ typedef struct {
 #define V_CMPLT(a, b) _mm256_cmp_ps((a), (b), _CMP_LT_OQ)
 #define V_BLEND _mm256_blendv_ps
 #define V_LABEL(c) _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)(c)))
+#define V_MIN _mm256_min_ps
+#define V_MAX _mm256_max_ps
+#define V_IOTA() _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7)
 #include "_fused_step_avx2.h"
 #define SCORE_TILES NAME(score_tiles)
 #include "_fused_step_body.h"
+#include "_row_min_body.h"
 #undef SCORE_TILES
 #undef T
 #undef LAB
@@ -120,6 +127,9 @@ typedef struct {
 #undef V_CMPLT
 #undef V_BLEND
 #undef V_LABEL
+#undef V_MIN
+#undef V_MAX
+#undef V_IOTA
 
 #define T double
 #define LAB int64_t
@@ -136,9 +146,13 @@ typedef struct {
 #define V_CMPLT(a, b) _mm256_cmp_pd((a), (b), _CMP_LT_OQ)
 #define V_BLEND _mm256_blendv_pd
 #define V_LABEL(c) _mm256_castsi256_pd(_mm256_set1_epi64x((int64_t)(c)))
+#define V_MIN _mm256_min_pd
+#define V_MAX _mm256_max_pd
+#define V_IOTA() _mm256_setr_pd(0, 1, 2, 3)
 #include "_fused_step_avx2.h"
 #define SCORE_TILES NAME(score_tiles)
 #include "_fused_step_body.h"
+#include "_row_min_body.h"
 #undef SCORE_TILES
 #undef T
 #undef LAB
@@ -155,12 +169,17 @@ typedef struct {
 #undef V_CMPLT
 #undef V_BLEND
 #undef V_LABEL
+#undef V_MIN
+#undef V_MAX
+#undef V_IOTA
 #undef MADD
 #undef TARGET
 #endif
 
 typedef void (*RangeFunc)(const FusedArgs *, FusedTotals *);
 static RangeFunc range_f32 = fused_range_f32, range_f64 = fused_range_f64;
+typedef void (*RowMinFunc)(const void *, Py_ssize_t, Py_ssize_t, int64_t *, void *, void *);
+static RowMinFunc row_min_f32_now = row_min_f32, row_min_f64_now = row_min_f64;
 
 /* A C-contiguous buffer of at least ``count`` items of ``itemsize`` bytes, floats (``is_float``)
  * or signed integers, writable if asked; None gives a NULL pointer when ``optional``. */
@@ -308,8 +327,58 @@ static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
     return Py_BuildValue("ddn", out.best_total, out.norms_total, out.n_changed);
 }
 
+PyDoc_STRVAR(row_min_doc,
+"row_min(itemsize, m, k, scores, labels, best, second)\n"
+"\n"
+"Per row of scores (m x k, row-major): the lowest index of the smallest score into labels\n"
+"(int64), that score into best and the smallest of the others into second (both may be\n"
+"None), without the GIL.");
+
+static PyObject *row_min(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_ssize_t itemsize, m, k;
+    PyObject *objs[4];
+    Py_buffer views[4];
+    int i, failed = 0;
+    static const char *names[4] = {"scores", "labels", "best", "second"};
+
+    if (!PyArg_ParseTuple(args, "nnnOOOO", &itemsize, &m, &k, &objs[0], &objs[1], &objs[2],
+                          &objs[3]))
+        return NULL;
+    if ((itemsize != 4 && itemsize != 8) || m < 0 || k < 1) {
+        PyErr_Format(PyExc_ValueError,
+                     "itemsize=%zd, m=%zd, k=%zd: expected 4 or 8, m >= 0 and k >= 1",
+                     itemsize, m, k);
+        return NULL;
+    }
+    {
+        const Py_ssize_t spec[4][4] = {
+            {m * k, itemsize, 1, 0}, {m, 8, 0, 1}, {m, itemsize, 1, 1}, {m, itemsize, 1, 1}};
+        for (i = 0; i < 4; i++) {
+            if (!failed && get_buffer(objs[i], &views[i], spec[i][0], spec[i][1],
+                                      (int)spec[i][2], (int)spec[i][3], i >= 2, names[i]) < 0)
+                failed = 1;
+            if (failed)
+                views[i].obj = NULL;
+        }
+    }
+    if (!failed) {
+        RowMinFunc f = itemsize == 4 ? row_min_f32_now : row_min_f64_now;
+        Py_BEGIN_ALLOW_THREADS
+        f(views[0].buf, m, k, (int64_t *)views[1].buf, views[2].buf, views[3].buf);
+        Py_END_ALLOW_THREADS
+    }
+    for (i = 0; i < 4; i++)
+        if (views[i].obj != NULL)
+            PyBuffer_Release(&views[i]);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"fused_range", fused_range, METH_VARARGS, fused_range_doc},
+    {"row_min", row_min, METH_VARARGS, row_min_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -328,6 +397,8 @@ PyMODINIT_FUNC PyInit__fused_step(void)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         range_f32 = fused_range_f32_fma;
         range_f64 = fused_range_f64_fma;
+        row_min_f32_now = row_min_f32_fma;
+        row_min_f64_now = row_min_f64_fma;
         isa = "avx2-fma";
     }
 #endif

@@ -98,7 +98,7 @@ static TARGET void NAME(fused_range)(const FusedArgs *a, FusedTotals *out)
     double best_total = 0.0, norms_total = 0.0;
     Py_ssize_t n_changed = 0, s, r, j;
 
-    if (xt == NULL) { /* no transposed copy of X: each block transposed here */
+    if (xt == NULL && !a->known) { /* no transposed copy of X: each block transposed here */
         scratch = (T *)malloc((size_t)d * FUSED_BLOCK * sizeof(T));
         if (scratch == NULL) {
             out->no_memory = 1;
@@ -107,7 +107,7 @@ static TARGET void NAME(fused_range)(const FusedArgs *a, FusedTotals *out)
     }
     for (s = a->start; s < a->stop; s += FUSED_BLOCK) {
         const Py_ssize_t m = a->stop - s < FUSED_BLOCK ? a->stop - s : FUSED_BLOCK;
-        const T *x = scratch != NULL ? scratch : xt + s;
+        const T *x = scratch != NULL ? scratch : xt != NULL ? xt + s : NULL;
         const Py_ssize_t ld = scratch != NULL ? FUSED_BLOCK : a->ld;
         if (scratch != NULL || xt_out != NULL) { /* X transposed (and on a run's first step
                                                     the weighted squared norms) */

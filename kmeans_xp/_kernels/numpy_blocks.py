@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import numpy_fused
+
 
 class Centers:
     """What every block needs from the centres: C, -2 C and ||c||^2 (for a duplicate of an
@@ -116,10 +118,15 @@ def scores_by_row(rows: np.ndarray, centers: Centers, buf: Buffers) -> np.ndarra
 
 
 def labels_by_row(
-    scores: np.ndarray, buf: Buffers, out: np.ndarray
+    scores: np.ndarray, buf: Buffers, out: np.ndarray, native: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(best score, label) of each row of ``scores`` (m x k); labels written to ``out``."""
+    """(best score, label) of each row of ``scores`` (m x k); labels written to ``out``.
+    ``native``: by the compiled loop's one pass (``numpy_fused.row_min``)."""
     m = scores.shape[0]
+    if native:
+        best = np.empty(m, dtype=scores.dtype)
+        numpy_fused.row_min(scores, out, best)
+        return best, out
     lab = np.argmin(scores, axis=1, out=out)
     best = scores.reshape(-1).take(buf.flat_index[:m] + lab)
     return best, lab

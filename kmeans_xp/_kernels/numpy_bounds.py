@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from . import numpy_fused
+
 
 class Bounds:
     """Per-row ``upper`` and ``lower`` bounds (float64) made by one step, with what the next
@@ -73,10 +75,20 @@ def largest_other(shift: np.ndarray) -> np.ndarray:
     return other
 
 
-def second_best(scores: np.ndarray, flat_best: np.ndarray) -> np.ndarray:
-    """Per row of ``scores`` (m x k, overwritten), the smallest score but the chosen one."""
-    np.put(scores, flat_best, np.inf)
-    return np.minimum.reduce(scores, axis=1)
+def nearest_two(scores: np.ndarray, out: np.ndarray, native: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``scores`` (m x k; overwritten unless ``native``): the label (the lowest
+    index of the smallest score) written to ``out``, the smallest score and the smallest of
+    the others. ``native``: in one pass of the compiled loop (``numpy_fused.row_min``)."""
+    m, k = scores.shape
+    if native:
+        best, second = np.empty(m, dtype=scores.dtype), np.empty(m, dtype=scores.dtype)
+        numpy_fused.row_min(scores, out, best, second)
+        return best, second
+    lab = np.argmin(scores, axis=1, out=out)
+    flat = np.arange(m) * k + lab
+    best = scores.reshape(-1).take(flat)
+    np.put(scores, flat, np.inf)
+    return best, np.minimum.reduce(scores, axis=1)
 
 
 def bounded_range(
@@ -89,11 +101,12 @@ def bounded_range(
     labels: np.ndarray,
     prev: np.ndarray,
     bounds: Bounds,
+    native: bool = False,
 ) -> None:
     """Labels of rows ``start:stop`` with Hamerly's bounds: rows the bounds prove to keep their
     centre keep it unscored; the others are scored (ties to the lowest index) and their bounds
-    made tight again. Writes ``labels`` and ``bounds.upper``/``bounds.lower`` there."""
-    k = centers.k
+    made tight again. Writes ``labels`` and ``bounds.upper``/``bounds.lower`` there.
+    ``native``: their nearest two found by the compiled loop (see :func:`nearest_two`)."""
     for s in range(start, stop, block_rows):
         e = min(s + block_rows, stop)
         kept = prev[s:e]
@@ -105,10 +118,8 @@ def bounded_range(
             rows = open_ + s
             scores = X.take(rows, axis=0) @ centers.minus_2_c.T
             scores += centers.c_sq
-            lab = np.argmin(scores, axis=1)
-            flat = np.arange(open_.size) * k + lab
-            best = scores.reshape(-1).take(flat)
-            second = second_best(scores, flat)
+            lab = np.empty(open_.size, dtype=np.int64)
+            best, second = nearest_two(scores, lab, native)
             row_sq = x_sq.take(rows)
             labels[rows] = lab
             bounds.tighten(upper, lower, open_, best + row_sq, second, row_sq)

@@ -2,7 +2,10 @@
 (``_fused_step.c``) scores it against every centre, takes the nearest (the lowest index on
 exact ties), and adds the rows to their cluster's float64 sums, weights and counts, or on an
 updating step only the rows that changed cluster, without the GIL; ``numpy_step`` runs it on
-each worker thread's row range, into that range's own totals.
+each worker thread's row range, into that range's own totals. Row-major steps (many clusters
+or features), which score through BLAS, take two of its parts: the nearest two scores of each
+row in one pass (:func:`row_min`) and the scatter of the rows into the sums
+(:func:`sums_range`).
 
 The compiled module is built when the package is installed with a C compiler at hand
 (``setup.py``; an optional extension). Without it, or with ``KMEANS_XP_FUSED=0`` in the
@@ -64,6 +67,45 @@ def fused_range(
         minus_2_c, c_sq, None, w, prev, labels, None, sums, weights, counts, delta, False,
     )  # fmt: skip
     return sums, weights, counts, best_total, norms_total, changed
+
+
+def sums_range(
+    start: int,
+    stop: int,
+    X: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    w: np.ndarray | None,
+    prev: np.ndarray | None,
+    delta: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The sums of rows ``start:stop`` labelled already (``labels``, int64): what
+    :func:`fused_range` returns of them but the scores' and norms' totals. The compiled loop's
+    scatter into float64 totals, for the steps that score rows through NumPy (row-major)."""
+    d = X.shape[1]
+    sums = np.zeros((k, d), dtype=np.float64)
+    weights = np.zeros(k, dtype=np.float64)
+    counts = np.zeros(k, dtype=np.int64)
+    unused = np.zeros(k * d, dtype=X.dtype)  # (the centres' arrays: not read with known labels)
+    _, _, changed = _fused_step.fused_range(
+        X.dtype.itemsize, k, d, X.shape[0], start, stop, None, None, X, unused, unused[:k],
+        None, w, prev, labels, None, sums, weights, counts, delta, True,
+    )  # fmt: skip
+    return sums, weights, counts, changed
+
+
+def row_min(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    best: np.ndarray | None = None,
+    second: np.ndarray | None = None,
+) -> None:
+    """Per row of ``scores`` (m x k, C-contiguous, float32 or float64), in one pass without
+    the GIL: the lowest index of the smallest score into ``labels`` (int64, as argmin gives
+    it), that score into ``best`` and the smallest of the others into ``second`` (equal to the
+    best on a tie), each of the scores' dtype or None."""
+    m, k = scores.shape
+    _fused_step.row_min(scores.dtype.itemsize, m, k, scores, labels, best, second)
 
 
 def assign_range(

@@ -45,7 +45,7 @@ from .numpy_blocks import (
     scores_by_cluster,
     scores_by_row,
 )
-from .numpy_bounds import Bounds, bounded_range, second_best
+from .numpy_bounds import Bounds, bounded_range, nearest_two
 
 # a block's scores and work arrays take about this many bytes (2-4 MiB beat the L2 of one core;
 # benchmarks/README.md)
@@ -74,8 +74,10 @@ class Layout:
         n, d = X.shape
         self.X, self.k, self.d = X, k, d
         self.by_cluster = k <= SMALL_K and d <= SMALL_D
-        # cluster-major steps run the compiled loop when it is built (numpy_fused)
-        self.fused = self.by_cluster and numpy_fused.applies(X)
+        # the compiled loop (numpy_fused), when it is built: the whole of a cluster-major step,
+        # the sums of a row-major one
+        self.native_sums = numpy_fused.applies(X)
+        self.fused = self.by_cluster and self.native_sums
         self.one_hot = k <= SMALL_K
         per_row = (2 * k + d) if self.one_hot else (k + 2 * d)
         fit = BLOCK_BYTES // (X.dtype.itemsize * per_row)
@@ -192,7 +194,7 @@ def step(
     X, k = layout.X, layout.k
     n = X.shape[0]
     unit, positive = (last.unit, last.positive) if last else weight_kind(w)
-    if layout.fused:  # the compiled loop reads weights of X's dtype and int64 labels
+    if layout.native_sums:  # the compiled loop reads weights of X's dtype and int64 labels
         w = np.ascontiguousarray(w, dtype=X.dtype)
         if prev_labels is not None:
             prev_labels = np.ascontiguousarray(prev_labels, dtype=np.int64)
@@ -284,7 +286,7 @@ def _range_step(
     """Rows ``start:stop`` of a step on ``path``: scored (or kept by their bounds), summed or
     their changes gathered."""
     update = path in (BY_CLUSTER_UPDATE, BY_ROW_UPDATE, BOUNDED)
-    acc = None if update else layout.new_sums(unit)
+    acc = None if update or layout.native_sums else layout.new_sums(unit)
     wr = w[start:stop]
     if layout.fused:  # (cluster-major: the only paths it takes)
         return fused_cluster_range(
@@ -297,7 +299,10 @@ def _range_step(
         result = RangeResult(best_total=best_total, norms_total=norms_total)
     elif path == BOUNDED:
         block = layout.block_rows(start, stop)
-        bounded_range(start, stop, layout.X, block, centers, layout.x_sq, labels, prev, bounds)
+        bounded_range(
+            start, stop, layout.X, block, centers, layout.x_sq, labels, prev, bounds,
+            layout.native_sums,
+        )  # fmt: skip
         x_sq = layout.x_sq[start:stop]
         norms = np.bincount(labels[start:stop], x_sq if unit else x_sq * wr, minlength=layout.k)
         result = RangeResult(norms_by_cluster=norms)
@@ -309,6 +314,11 @@ def _range_step(
         else:
             inertia = float(np.dot(rows_sq.astype(np.float64), wr))
         result = RangeResult(inertia=inertia)
+    if layout.native_sums:  # the sums (or moves), counts and changes in one compiled pass
+        result.sums, result.weights, result.counts, result.n_changed = numpy_fused.sums_range(
+            start, stop, layout.X, labels, layout.k, None if unit else w, prev, update
+        )
+        return result
     if acc is not None:
         result.sums, result.weights = acc.sums, acc.weights
     if prev is None:
@@ -383,19 +393,20 @@ def by_row_range(start, stop, layout, centers, labels, sqdist, w, first, acc, bo
     m_max = layout.block_rows(start, stop)
     for s in range(start, stop, m_max):
         e = min(s + m_max, stop)
-        m = e - s
         rows = X[s:e]
         scores = scores_by_row(rows, centers, buf)
-        best, lab = labels_by_row(scores, buf, labels[s:e])
+        if bounds is not None:  # the second-best score too, for the bounds
+            best, second = nearest_two(scores, labels[s:e], layout.native_sums)
+        else:
+            best, _ = labels_by_row(scores, buf, labels[s:e], layout.native_sums)
         if first:
             x_sq[s:e] = row_sq(rows)
         best += x_sq[s:e]
         np.maximum(best, 0.0, out=sqdist[s:e])
-        if bounds is not None:  # the second-best score: the best one hidden
-            second = second_best(scores, buf.flat_index[:m] + lab)
+        if bounds is not None:
             bounds.set(slice(s, e), sqdist[s:e], second, x_sq[s:e])
         if acc is not None:
-            acc.add(rows, lab, w[s:e], buf)
+            acc.add(rows, labels[s:e], w[s:e], buf)
 
 
 def assign_range(start, stop, layout, centers, labels, sqdist, known):
@@ -418,7 +429,8 @@ def assign_range(start, stop, layout, centers, labels, sqdist, known):
             scores = scores_by_cluster(rows, layout.transposed(s, e, rows), centers, buf)
             labels[s:e] = labels_by_cluster(scores, buf)[1]
         elif not known:
-            labels_by_row(scores_by_row(rows, centers, buf), buf, labels[s:e])
+            scores = scores_by_row(rows, centers, buf)
+            labels_by_row(scores, buf, labels[s:e], layout.native_sums)
         np.copyto(sqdist[s:e], exact_sqdist(rows, centers.C, labels[s:e], buf))
 
 
