@@ -224,3 +224,18 @@ def test_row_min_gives_argmin_and_the_second_smallest(dtype, k, ties):
     np.testing.assert_array_equal(second, others.min(axis=1))
     numpy_fused.row_min(scores, labels)  # best and second are optional
     np.testing.assert_array_equal(labels, ref)
+
+
+def test_labels_a_callback_keeps_are_never_overwritten():
+    """Steps reuse the labels array of the step before last only when nothing else holds it."""
+    X, _ = kmeans_xp.make_blobs(20_000, 4, centers=5, random_state=1, dtype=np.float32)
+    kept, copies = [], []
+
+    def keep(info):
+        kept.append(info.labels)
+        copies.append(np.array(info.labels, copy=True))
+
+    kmeans_xp.KMeans(5, n_init=1, random_state=0, max_iter=8, tol=0, callback=keep).fit(X)
+    assert len(kept) >= 4 and len({id(a) for a in kept}) == len(kept)
+    for a, b in zip(kept, copies, strict=True):
+        np.testing.assert_array_equal(a, b)

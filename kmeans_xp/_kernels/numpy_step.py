@@ -19,7 +19,9 @@ the run's last step left (:class:`StepState`):
 
 Every path gives ``portable``'s labels and sums (tests/test_kernels_numpy.py checks each).
 Where the compiled loop of ``numpy_fused`` is built, the cluster-major paths run it on each row
-range instead of the NumPy calls (``Layout.fused``), and so does the final assignment.
+range instead of the NumPy calls (``Layout.fused``), and so does their final assignment; the
+row-major paths take its nearest-two pass over their scores and its sums
+(``Layout.native_sums``).
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ class RangeResult:
 
     sums: np.ndarray | None = None  # (k, d): the rows' sums, or on updating paths the moves'
     weights: np.ndarray | None = None  # (k,), likewise
-    counts: np.ndarray | None = None  # (updating paths, or fused) the moves' or rows' counts
+    counts: np.ndarray | None = None  # (updating paths, compiled sums) moves' or rows' counts
     n_changed: int = 0  # rows of positive weight whose label changed
     inertia: float | None = None  # (by row, every row scored) sum of w sqdist
     best_total: float | None = None  # (cluster-major) sum of w min(||c||^2 - 2 x.c)
