@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 
+# array-api-compat's namespace of NumPy arrays
+_NUMPY_NAMESPACE = array_api_compat.array_namespace(np.empty(0))
+
 # short name -> array-api-compat's exact test of a namespace (its module or compat wrapper)
 _LIBRARIES = {
     "numpy": array_api_compat.is_numpy_namespace,
@@ -61,6 +64,10 @@ def array_namespace(*arrays: Any) -> Any:
     Arrays of two different libraries are an error naming both.
     """
     present = [a for a in arrays if a is not None]
+    if present and all(type(a) is np.ndarray for a in present):
+        # (what array-api-compat answers for NumPy arrays, without its checks of each
+        # argument: 5 us a call, 20 calls and more in a small fit)
+        return _NUMPY_NAMESPACE
     try:
         return array_api_compat.array_namespace(*present)
     except TypeError:
