@@ -164,6 +164,7 @@ def test_the_compiled_loop_checks_what_it_is_handed():
         _call(prev=out_of_range, delta=True)
     with pytest.raises(ValueError, match=r"a label is outside 0\.\.3"):
         _call(labels=out_of_range, known=True, sums=None, weights=None, counts=None)
+    assert (out_of_range == 7).all()  # given labels are never written
 
 
 def test_without_the_compiled_module_the_numpy_calls_serve(monkeypatch):

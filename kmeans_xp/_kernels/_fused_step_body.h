@@ -125,7 +125,7 @@ static TARGET void NAME(fused_range)(const FusedArgs *a, FusedTotals *out)
         if (a->known) { /* labels given: checked, no scores */
             for (r = 0; r < m; r++) {
                 const int64_t to = labels[s + r];
-                if (to < 0 || to >= k) {
+                if (to < 0 || to >= k) { /* (read as 0 here, never written back: the call raises) */
                     out->bad_label = 1;
                     lab[r] = 0;
                 } else {
@@ -152,12 +152,13 @@ static TARGET void NAME(fused_range)(const FusedArgs *a, FusedTotals *out)
                 sqdist[s + r] = sq;
             }
         }
-        /* labels out; the sum of w * best in four running totals (one would wait on the
-         * latency of each addition), added at the end of the block */
+        /* labels out (given labels are left as they are); the sum of w * best in four running
+         * totals (one would wait on the latency of each addition), added at the end */
         {
             double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
-            for (r = 0; r < m; r++)
-                labels[s + r] = (int64_t)lab[r];
+            if (!a->known)
+                for (r = 0; r < m; r++)
+                    labels[s + r] = (int64_t)lab[r];
             if (w == NULL) {
                 for (r = 0; r + 4 <= m; r += 4) {
                     t0 += (double)best[r];
