@@ -7,8 +7,9 @@
  * Arrays come through the buffer protocol (no NumPy headers at build time); the Python side
  * passes C-contiguous arrays of the right types and this file checks every length before it
  * reads or writes. The loop itself is _fused_step_body.h (with _fused_step_avx2.h's tiles),
- * compiled once for float and once for double in each instruction set; _row_min_body.h is the
- * nearest two of each row of a score matrix, for the row-major steps that score through BLAS. */
+ * compiled once for float and once for double in each instruction set (_fused_step_instance.h
+ * is one of those); _row_min_body.h is the nearest two of each row of a score matrix, for the
+ * row-major steps that score through BLAS. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -65,22 +66,12 @@ typedef struct {
 #define LAB int32_t
 #define FMA_OF_T fmaf
 #define NAME(x) x##_f32
-#include "_fused_step_body.h"
-#include "_row_min_body.h"
-#undef T
-#undef LAB
-#undef FMA_OF_T
-#undef NAME
+#include "_fused_step_instance.h"
 #define T double
 #define LAB int64_t
 #define FMA_OF_T fma
 #define NAME(x) x##_f64
-#include "_fused_step_body.h"
-#include "_row_min_body.h"
-#undef T
-#undef LAB
-#undef FMA_OF_T
-#undef NAME
+#include "_fused_step_instance.h"
 #undef MADD
 #undef TARGET
 
@@ -107,29 +98,7 @@ typedef struct {
 #define V_MIN _mm256_min_ps
 #define V_MAX _mm256_max_ps
 #define V_IOTA() _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7)
-#include "_fused_step_avx2.h"
-#define SCORE_TILES NAME(score_tiles)
-#include "_fused_step_body.h"
-#include "_row_min_body.h"
-#undef SCORE_TILES
-#undef T
-#undef LAB
-#undef FMA_OF_T
-#undef NAME
-#undef VT
-#undef V_LANES
-#undef V_SET1
-#undef V_LOAD
-#undef V_STORE
-#undef V_MUL
-#undef V_ADD
-#undef V_FMADD
-#undef V_CMPLT
-#undef V_BLEND
-#undef V_LABEL
-#undef V_MIN
-#undef V_MAX
-#undef V_IOTA
+#include "_fused_step_instance.h"
 
 #define T double
 #define LAB int64_t
@@ -149,29 +118,7 @@ typedef struct {
 #define V_MIN _mm256_min_pd
 #define V_MAX _mm256_max_pd
 #define V_IOTA() _mm256_setr_pd(0, 1, 2, 3)
-#include "_fused_step_avx2.h"
-#define SCORE_TILES NAME(score_tiles)
-#include "_fused_step_body.h"
-#include "_row_min_body.h"
-#undef SCORE_TILES
-#undef T
-#undef LAB
-#undef FMA_OF_T
-#undef NAME
-#undef VT
-#undef V_LANES
-#undef V_SET1
-#undef V_LOAD
-#undef V_STORE
-#undef V_MUL
-#undef V_ADD
-#undef V_FMADD
-#undef V_CMPLT
-#undef V_BLEND
-#undef V_LABEL
-#undef V_MIN
-#undef V_MAX
-#undef V_IOTA
+#include "_fused_step_instance.h"
 #undef MADD
 #undef TARGET
 #endif
@@ -226,8 +173,8 @@ PyDoc_STRVAR(fused_range_doc,
 "            labels, sqdist, sums, weights, counts, delta, known)\n"
 "    -> (best_total, norms_total, n_changed)\n"
 "\n"
-"Rows start:stop of a Lloyd step or an assignment (see numpy_fused.py). Every buffer but X,\n"
-"minus_2_c, c_sq and labels may be None.");
+"Rows start:stop of a Lloyd step or an assignment (see numpy_fused.py). Every buffer but X\n"
+"and labels may be None (minus_2_c and c_sq only with known labels).");
 
 static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
 {
@@ -257,11 +204,13 @@ static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
     if ((objs[SUMS] == Py_None) != (objs[WEIGHTS] == Py_None)
         || (objs[SUMS] == Py_None) != (objs[COUNTS] == Py_None)
         || (delta && (objs[PREV] == Py_None || objs[SUMS] == Py_None))
+        || (!known && (objs[MINUS_2_C] == Py_None || objs[C_SQ] == Py_None))
         || (objs[SQDIST] != Py_None && objs[CENTERS] == Py_None)
         || (objs[XT_OUT] != Py_None && objs[XT] == Py_None)) {
         PyErr_SetString(PyExc_ValueError,
                         "expected sums, weights and counts all or none; prev and sums with "
-                        "delta; C with sqdist; xt with xt_out");
+                        "delta; minus_2_c and c_sq unless known; C with sqdist; xt with "
+                        "xt_out");
         return NULL;
     }
     {
@@ -276,7 +225,7 @@ static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
             [COUNTS] = {k, 8, 0, 1},
         };
         for (i = 0; i < N_BUFFERS; i++) {
-            const int required = i == XMAT || i == MINUS_2_C || i == C_SQ || i == LABELS;
+            const int required = i == XMAT || i == LABELS;
             if (!failed && get_buffer(objs[i], &views[i], spec[i][0], spec[i][1],
                                       (int)spec[i][2], (int)spec[i][3], !required,
                                       buffer_names[i]) < 0)

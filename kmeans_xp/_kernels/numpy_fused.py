@@ -86,10 +86,9 @@ def sums_range(
     sums = np.zeros((k, d), dtype=np.float64)
     weights = np.zeros(k, dtype=np.float64)
     counts = np.zeros(k, dtype=np.int64)
-    unused = np.zeros(k * d, dtype=X.dtype)  # (the centres' arrays: not read with known labels)
     _, _, changed = _fused_step.fused_range(
-        X.dtype.itemsize, k, d, X.shape[0], start, stop, None, None, X, unused, unused[:k],
-        None, w, prev, labels, None, sums, weights, counts, delta, True,
+        X.dtype.itemsize, k, d, X.shape[0], start, stop, None, None, X, None, None, None, w,
+        prev, labels, None, sums, weights, counts, delta, True,
     )  # fmt: skip
     return sums, weights, counts, changed
 
