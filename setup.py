@@ -21,6 +21,7 @@ setup(
                 "kmeans_xp/_kernels/_fused_step_body.h",
                 "kmeans_xp/_kernels/_fused_step_avx2.h",
                 "kmeans_xp/_kernels/_row_min_body.h",
+                "kmeans_xp/_kernels/_seeding_body.h",
                 "kmeans_xp/_kernels/_fused_step_instance.h",
             ],
             extra_compile_args=flags,

@@ -9,6 +9,7 @@ comes as one row of weight 2 or as two copies.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -69,18 +70,20 @@ def kmeans_plusplus(
     Returns the centres (k x d, in X's namespace) and the indices of the rows chosen.
 
     X is read in chunks of rows (and copied once, widened to float64, where that fits in
-    ``working_memory``); what the sampling holds besides X is bounded by ``working_memory``
-    (see :func:`_sampling_plan`) as long as 56 bytes a row fit in it.
+    ``working_memory`` and the kernels ask for it); what the sampling holds besides X is
+    bounded by ``working_memory`` (see :func:`_sampling_plan`) as long as 56 bytes a row fit
+    in it.
     Everything that decides a draw (the row order, the distances, the potentials) is computed
     in the accumulation dtype (float64 where the device has it) from X's values, so backends
-    that round X's own dtype differently still draw the same rows (see :func:`_sqdist_to`).
+    that round X's own dtype differently still draw the same rows (see the kernels'
+    ``seeding_trials``, which try the candidates).
     """
     xp = array_namespace(X)
     acc = accumulation_dtype(xp, device_of(X))
-    n = X.shape[0]
+    kernels = kernels_for(xp)
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(n_clusters))
-    rows, keep, widen = _sampling_plan(X, n_local_trials, working_memory)
+    rows, keep, widen = _sampling_plan(X, n_local_trials, working_memory, kernels.seeding_widens(X))
     # what decides the draws reads Xa, X's values in the accumulation dtype; centres are X's rows
     Xa = xp.astype(X, acc) if widen else X
     order = _row_order(Xa, rows)
@@ -92,31 +95,25 @@ def kmeans_plusplus(
         cumulative = xp.cumulative_sum(xp.take(weights, order))
         return xp.take(order, _weighted_draw(xp, cumulative, rng.uniform(size=size)))
 
-    def rounded(dist: Any) -> Any:
+    def trials(candidates: Any, closest: Any, keep: bool) -> tuple[Any, Any]:
         # distances are kept in X's dtype (half the memory in float32): rounding values that
         # agree to float64 precision gives the same value on every backend
-        return xp.astype(dist, X.dtype)
+        C = xp.take(X, candidates, axis=0)
+        return kernels.seeding_trials(Xa, x_sq, C, closest, w, chunk_rows=rows, keep=keep)
 
     first = draw(w, 1)
-    closest = rounded(_sqdist_to(Xa, x_sq, xp.take(X, first, axis=0), rows)[0, :])
+    closest = trials(first, None, True)[1][0, :]
     chosen = [first]
     for _ in range(1, n_clusters):
         candidates = draw(closest * w, n_local_trials)
-        C = xp.take(X, candidates, axis=0)
-        potentials, kept = None, []
-        for start, stop in row_chunks(n, rows):
-            dist = xp.minimum(_sqdist_to(Xa, x_sq, C, rows, start, stop), closest[None, start:stop])
-            part = dist @ w[start:stop]
-            potentials = part if potentials is None else potentials + part
-            if keep:
-                kept.append(rounded(dist))
-        best = xp.argmin(potentials, keepdims=True)
+        potentials, dist = trials(candidates, closest, keep)
+        pick = xp.argmin(potentials, keepdims=True)
+        best = xp.take(candidates, pick)
         if keep:
-            closest = _concat(xp, [xp.take(dist, best, axis=0)[0, :] for dist in kept])
+            closest = xp.take(dist, pick, axis=0)[0, :]
         else:  # one more pass, over the chosen candidate alone
-            to_best = _sqdist_to(Xa, x_sq, xp.take(C, best, axis=0), rows)[0, :]
-            closest = xp.minimum(closest, rounded(to_best))
-        chosen.append(xp.take(candidates, best))
+            closest = trials(best, closest, True)[1][0, :]
+        chosen.append(best)
     indices = xp.concat(chosen)
     return xp.take(X, indices, axis=0), indices
 
@@ -129,9 +126,9 @@ class SamplingPlan(NamedTuple):
     widen: bool  # X is copied once into the accumulation dtype (else each pass widens chunks)
 
 
-def _sampling_plan(X: Any, columns: int, working_memory: int) -> SamplingPlan:
+def _sampling_plan(X: Any, columns: int, working_memory: int, widen: bool = True) -> SamplingPlan:
     """How to read X for the sampling passes of k-means++ with ``columns`` candidates per
-    centre.
+    centre (``widen``: whether the kernels want X widened, where it fits).
 
     Of ``working_memory``, the n-long vectors k-means++ holds (the order, the row norms, the
     weights in float64, the closest distances and the cumulative weights' temporaries: 56 bytes
@@ -151,7 +148,7 @@ def _sampling_plan(X: Any, columns: int, working_memory: int) -> SamplingPlan:
         left -= n * columns * _itemsize(X)
     if is_lazy(X):
         return SamplingPlan(n, keep, False)
-    widen = X.dtype != acc and n * d * 8 <= left // 2
+    widen = widen and X.dtype != acc and n * d * 8 <= left // 2
     if widen:
         left -= n * d * 8
     per_row = 8 * (d + 4 * columns)
@@ -170,37 +167,8 @@ def _row_sq_norms(X: Any, rows: int) -> Any:
     parts = []
     for start, stop in row_chunks(X.shape[0], rows):
         block = xp.astype(X[start:stop, ...], acc, copy=False)
-        parts.append(xp.sum(block * block, axis=1))
+        parts.append(xp.vecdot(block, block))
     return _concat(xp, parts)
-
-
-def _sqdist_to(
-    X: Any, x_sq: Any, C: Any, rows: int, start: int = 0, stop: int | None = None
-) -> Any:
-    """Squared distances of the rows of ``C`` to rows ``start:stop`` of X (in chunks of
-    ``rows``), len(C) x (stop - start), computed in the accumulation dtype.
-
-    The products of two float32 values are exact in float64, so the result differs between
-    backends only by the rounding of float64 sums (about 1e-16 of ||x||^2): a draw or a choice
-    between candidates comes out differently only when two rows' cumulative weights or two
-    candidates' potentials agree to that precision. In X's dtype they agree to about 1e-7,
-    which at k=1000 flips some choice on most data. One row per centre keeps every later
-    elementwise pass contiguous (column-wise passes over few columns took 3x longer).
-    """
-    xp = array_namespace(X, C)
-    acc = accumulation_dtype(xp, device_of(X))
-    stop = X.shape[0] if stop is None else stop
-    C = xp.astype(C, acc)
-    minus_2c = -2.0 * C
-    c_sq = xp.sum(C * C, axis=1)[:, None]
-    parts = []
-    for a, b in row_chunks(stop - start, rows):
-        block = xp.astype(X[start + a : start + b, ...], acc, copy=False)
-        sq = minus_2c @ block.T
-        sq += x_sq[None, start + a : start + b]  # in place where the library allows it
-        sq += c_sq
-        parts.append(xp.maximum(sq, 0.0))
-    return _concat(xp, parts, axis=1)
 
 
 def _concat(xp: Any, parts: list, axis: int = 0) -> Any:
@@ -214,17 +182,24 @@ def _row_order(X: Any, rows: int) -> Any:
     not change when rows are shuffled, translated or scaled: drawing through cumulative weights
     taken in this order makes k-means++ independent of the row order, and a row of weight 2
     covers exactly the interval that two copies of it cover. The keys are computed in the
-    accumulation dtype, a chunk of ``rows`` at a time, as elementwise products summed per row
-    (equal rows get equal keys wherever they are), so that backends agree on the order.
+    accumulation dtype, a chunk of ``rows`` at a time, as one dot product per row (the same
+    operation on every row: equal rows get equal keys wherever they are), so that backends
+    agree on the order.
     """
     xp = array_namespace(X)
     acc = accumulation_dtype(xp, device_of(X))
-    direction = np.random.default_rng(_ORDER_SEED).standard_normal(X.shape[1])
-    direction = from_numpy(direction, xp, device_of(X), dtype=acc)
+    direction = from_numpy(_direction(X.shape[1]), xp, device_of(X), dtype=acc)
     keys = []
     for start, stop in row_chunks(X.shape[0], rows):
-        keys.append(xp.sum(xp.astype(X[start:stop, ...], acc, copy=False) * direction, axis=1))
+        keys.append(xp.vecdot(xp.astype(X[start:stop, ...], acc, copy=False), direction))
     return xp.argsort(_concat(xp, keys), stable=True)
+
+
+@functools.cache
+def _direction(n_features: int) -> np.ndarray:
+    """The fixed direction of ``_row_order`` in ``n_features`` dimensions (made once: a new
+    generator costs more than the order of a small X; never written to)."""
+    return np.random.default_rng(_ORDER_SEED).standard_normal(n_features)
 
 
 def random_rows(

@@ -212,8 +212,6 @@ def _reference_draws(kind: str) -> np.ndarray:
 def test_float32_seeding_draws_the_same_rows_on_every_backend(backend, kind):
     if backend.name == "dask" and kind == "k-means++":
         pytest.skip("k-means++ reads X once per centre: 1,000 graph passes on Dask")
-    if backend.name == "numpy-portable" and kind == "k-means++":
-        pytest.skip("k-means++ calls no kernel: the NumPy case is the same")
     X = backend.asarray(_seeding_data())
     if kind == "k-means++":
         _, idx = kmeans_plusplus(X, 1000, random_state=0)

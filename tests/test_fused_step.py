@@ -1,6 +1,7 @@
 """The compiled loop of the fused CPU step (``numpy_fused``, ``_fused_step.c``): the same labels
 as the NumPy-call path step after step, in its tiles and in the rows left after them, with or
-without X transposed; its checks of what it is handed; and the package without it.
+without X transposed; its checks of what it is handed; and the package without it. Then
+k-means++'s trials of candidates in the same module, against the portable ones.
 (``tests/test_kernels_numpy.py`` runs every NumPy-path test with it and without it.)"""
 
 from __future__ import annotations
@@ -240,3 +241,105 @@ def test_labels_a_callback_keeps_are_never_overwritten():
     assert len(kept) >= 4 and len({id(a) for a in kept}) == len(kept)
     for a, b in zip(kept, copies, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------- k-means++'s seeding trials
+def _trials_data(n, d, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    x_sq = np.vecdot(X.astype(np.float64), X.astype(np.float64))
+    w = rng.uniform(0.0, 2.0, n)
+    w[::7] = 0.0
+    closest = rng.uniform(0.0, 3.0 * d, n).astype(dtype)
+    return X, x_sq, X[rng.choice(n, m, replace=False)], closest, w
+
+
+@built
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+# d: below, at and past whole groups of four features; m: whole groups of four candidates
+# and the ones left over; n odd (a last row without its pair) and past one block of rows
+@pytest.mark.parametrize(("n", "d", "m"), [(301, 1, 1), (2003, 2, 3), (700, 4, 4), (517, 17, 7)])
+@pytest.mark.parametrize("first", [False, True])
+def test_seeding_trials_match_the_portable_ones(dtype, n, d, m, first):
+    X, x_sq, C, closest, w = _trials_data(n, d, m, dtype, seed=n + d + m)
+    closest = None if first else closest
+    got, got_dist = numpy_fused.seeding_trials(X, x_sq, C, closest, w, keep=True)
+    ref, ref_dist = portable.seeding_trials(
+        X.astype(np.float64), x_sq, C, closest, w, chunk_rows=256, keep=True
+    )
+    assert got.dtype == np.float64 and got_dist.dtype == dtype and got_dist.shape == (m, n)
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+    # each distance from float64 values that agree to rounding, then rounded to X's dtype
+    np.testing.assert_allclose(got_dist, ref_dist, rtol=1e-6, atol=1e-10 * d)
+    assert np.all(got_dist >= 0)
+    if closest is not None:
+        assert np.all(got_dist <= closest)
+    assert numpy_fused.seeding_trials(X, x_sq, C, closest, w, keep=False)[1] is None
+
+
+@built
+def test_seeding_trials_on_threads_give_the_one_thread_results(monkeypatch):
+    X, x_sq, C, closest, w = _trials_data(40_001, 16, 6, np.float32)
+    monkeypatch.setattr(numpy_threads, "THREADS", 1)
+    one, one_dist = numpy_fused.seeding_trials(X, x_sq, C, closest, w, keep=True)
+    monkeypatch.setattr(numpy_threads, "THREADS", 3)
+    assert len(numpy_threads.row_ranges(40_001, 6, 16)) == 3
+    three, three_dist = numpy_fused.seeding_trials(X, x_sq, C, closest, w, keep=True)
+    np.testing.assert_array_equal(three_dist, one_dist)
+    np.testing.assert_allclose(three, one, rtol=1e-14)
+
+
+@built
+def test_float32_seeding_trials_are_the_same_in_the_plain_build():
+    """The products of floats are exact in double: the AVX2 build's fused multiply-adds give
+    the plain build's values, bit for bit (in the plain build this compares it with itself)."""
+    X, x_sq, C, closest, w = _trials_data(999, 13, 5, np.float32)
+    got, dist = numpy_fused.seeding_trials(X, x_sq, C, closest, w, keep=True)
+    # the plain build's sums written out: four lanes, (0 + 2) + (1 + 3), then the tail
+    Xd, Cd = X.astype(np.float64), C.astype(np.float64)
+    lanes = np.zeros((999, 5, 4))
+    for f in range(0, 12, 4):
+        for lane in range(4):
+            lanes[:, :, lane] += Xd[:, None, f + lane] * Cd[None, :, f + lane]
+    dots = (lanes[:, :, 0] + lanes[:, :, 2]) + (lanes[:, :, 1] + lanes[:, :, 3])
+    dots += Xd[:, None, 12] * Cd[None, :, 12]
+    c_sq = np.vecdot(Cd, Cd)
+    s = np.maximum(x_sq[:, None] - 2.0 * dots + c_sq, 0.0)
+    s = np.minimum(s, closest[:, None].astype(np.float64))
+    np.testing.assert_array_equal(dist, s.T.astype(np.float32))
+    np.testing.assert_allclose(got, w @ s, rtol=1e-13)
+
+
+def _seed_call(**changes):
+    X, x_sq, C, closest, w = _trials_data(40, 3, 2, np.float32)
+    args = dict(itemsize=4, m=2, d=3, n=40, start=0, stop=40, X=X, x_sq=x_sq, C=C,
+                c_sq=np.vecdot(C, C).astype(np.float64), closest=closest, w=w,
+                dist=np.zeros((2, 40), np.float32), potentials=np.zeros(2))  # fmt: skip
+    args.update(changes)
+    return numpy_fused._fused_step.seeding_trials(*args.values())
+
+
+@built
+def test_the_seeding_trials_check_what_they_are_handed():
+    _seed_call()
+    with pytest.raises(ValueError, match="itemsize=2"):
+        _seed_call(itemsize=2)
+    with pytest.raises(ValueError, match=r"rows 0:41 of 40"):
+        _seed_call(stop=41)
+    with pytest.raises(ValueError, match="x_sq holds items of format 'f'"):
+        _seed_call(x_sq=np.zeros(40, np.float32))
+    with pytest.raises(ValueError, match="dist holds 160 bytes, expected at least 320"):
+        _seed_call(dist=np.zeros(40, np.float32))
+    with pytest.raises((ValueError, BufferError, TypeError)):
+        _seed_call(potentials=np.zeros(4)[::2])  # not contiguous
+    with pytest.raises(TypeError):  # the weights are required
+        _seed_call(w=None)
+    _seed_call(closest=None, dist=None)  # (before the first centre; minima not kept)
+
+
+@built
+def test_k_means_plus_plus_draws_the_same_rows_with_the_loop_off(monkeypatch):
+    X, _ = kmeans_xp.make_blobs(5000, 8, centers=40, random_state=3, dtype=np.float32)
+    got = kmeans_xp.kmeans_plusplus(X, 40, random_state=0)[1]
+    monkeypatch.setattr(numpy_fused, "ENABLED", False)
+    np.testing.assert_array_equal(kmeans_xp.kmeans_plusplus(X, 40, random_state=0)[1], got)

@@ -9,7 +9,8 @@
  * reads or writes. The loop itself is _fused_step_body.h (with _fused_step_avx2.h's tiles),
  * compiled once for float and once for double in each instruction set (_fused_step_instance.h
  * is one of those); _row_min_body.h is the nearest two of each row of a score matrix, for the
- * row-major steps that score through BLAS. */
+ * row-major steps that score through BLAS; _seeding_body.h is k-means++'s trials of
+ * candidate centres. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -46,6 +47,17 @@ typedef struct {
     int bad_label;        /* a label out of range */
     int no_memory;        /* the scratch block could not be allocated */
 } FusedTotals;
+
+typedef struct {
+    const void *X;        /* rows, n x d */
+    const double *x_sq;   /* n: the rows' squared norms */
+    const void *C;        /* m x d: the candidates, of X's type */
+    const double *c_sq;   /* m: their squared norms */
+    const void *closest;  /* NULL, or n: each row's squared distance to the nearest centre */
+    const double *w;      /* n */
+    void *dist;           /* NULL, or m x n: the minima, written */
+    Py_ssize_t m, d, n, start, stop;
+} SeedArgs;
 
 /* The loop for each type: a plain build (mul then add, except on ARM64, where the vector
  * unit always fuses them and BLAS uses that), and on x86-64 with GCC or Clang one for CPUs
@@ -125,6 +137,8 @@ typedef struct {
 
 typedef void (*RangeFunc)(const FusedArgs *, FusedTotals *);
 static RangeFunc range_f32 = fused_range_f32, range_f64 = fused_range_f64;
+typedef int (*SeedFunc)(const SeedArgs *, double *);
+static SeedFunc seed_f32 = seeding_trials_f32, seed_f64 = seeding_trials_f64;
 typedef void (*RowMinFunc)(const void *, Py_ssize_t, Py_ssize_t, int64_t *, void *, void *);
 static RowMinFunc row_min_f32_now = row_min_f32, row_min_f64_now = row_min_f64;
 
@@ -325,9 +339,86 @@ static PyObject *row_min(PyObject *Py_UNUSED(self), PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(seeding_trials_doc,
+"seeding_trials(itemsize, m, d, n, start, stop, X, x_sq, C, c_sq, closest, w, dist,\n"
+"               potentials)\n"
+"\n"
+"k-means++'s trials of m candidates over rows start:stop of X (see numpy_fused.py): adds\n"
+"each candidate's sum of w * min(closest, squared distance) to potentials (float64) and,\n"
+"unless dist is None, writes the minima into dist (m x n), without the GIL. closest may be\n"
+"None (no centre yet).");
+
+static PyObject *seeding_trials(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    enum { S_X, S_X_SQ, S_C, S_C_SQ, S_CLOSEST, S_W, S_DIST, S_POTENTIALS, S_N };
+    static const char *names[S_N] = {"X", "x_sq", "C", "c_sq", "closest", "w", "dist",
+                                     "potentials"};
+    Py_ssize_t itemsize, m, d, n, start, stop;
+    PyObject *objs[S_N];
+    Py_buffer views[S_N];
+    int i, failed = 0, no_memory = 0;
+    SeedArgs a;
+
+    if (!PyArg_ParseTuple(args, "nnnnnnOOOOOOOO", &itemsize, &m, &d, &n, &start, &stop,
+                          &objs[S_X], &objs[S_X_SQ], &objs[S_C], &objs[S_C_SQ],
+                          &objs[S_CLOSEST], &objs[S_W], &objs[S_DIST], &objs[S_POTENTIALS]))
+        return NULL;
+    if ((itemsize != 4 && itemsize != 8) || m < 1 || d < 1 || start < 0 || stop < start
+        || n < stop) {
+        PyErr_Format(PyExc_ValueError,
+                     "itemsize=%zd, m=%zd, d=%zd, rows %zd:%zd of %zd: expected 4 or 8, "
+                     "m, d >= 1 and 0 <= start <= stop <= n", itemsize, m, d, start, stop, n);
+        return NULL;
+    }
+    {
+        /* items, item size, floats, writable, optional */
+        const Py_ssize_t spec[S_N][5] = {
+            [S_X] = {n * d, itemsize, 1, 0, 0},     [S_X_SQ] = {n, 8, 1, 0, 0},
+            [S_C] = {m * d, itemsize, 1, 0, 0},     [S_C_SQ] = {m, 8, 1, 0, 0},
+            [S_CLOSEST] = {n, itemsize, 1, 0, 1},   [S_W] = {n, 8, 1, 0, 0},
+            [S_DIST] = {m * n, itemsize, 1, 1, 1},  [S_POTENTIALS] = {m, 8, 1, 1, 0},
+        };
+        for (i = 0; i < S_N; i++) {
+            if (!failed && get_buffer(objs[i], &views[i], spec[i][0], spec[i][1],
+                                      (int)spec[i][2], (int)spec[i][3], (int)spec[i][4],
+                                      names[i]) < 0)
+                failed = 1;
+            if (failed)
+                views[i].obj = NULL;
+        }
+    }
+    if (!failed) {
+        SeedFunc f = itemsize == 4 ? seed_f32 : seed_f64;
+        a.X = views[S_X].buf;
+        a.x_sq = (const double *)views[S_X_SQ].buf;
+        a.C = views[S_C].buf;
+        a.c_sq = (const double *)views[S_C_SQ].buf;
+        a.closest = views[S_CLOSEST].buf;
+        a.w = (const double *)views[S_W].buf;
+        a.dist = views[S_DIST].buf;
+        a.m = m;
+        a.d = d;
+        a.n = n;
+        a.start = start;
+        a.stop = stop;
+        Py_BEGIN_ALLOW_THREADS
+        no_memory = f(&a, (double *)views[S_POTENTIALS].buf) < 0;
+        Py_END_ALLOW_THREADS
+    }
+    for (i = 0; i < S_N; i++)
+        if (views[i].obj != NULL)
+            PyBuffer_Release(&views[i]);
+    if (failed)
+        return NULL;
+    if (no_memory)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"fused_range", fused_range, METH_VARARGS, fused_range_doc},
     {"row_min", row_min, METH_VARARGS, row_min_doc},
+    {"seeding_trials", seeding_trials, METH_VARARGS, seeding_trials_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -348,6 +439,8 @@ PyMODINIT_FUNC PyInit__fused_step(void)
         range_f64 = fused_range_f64_fma;
         row_min_f32_now = row_min_f32_fma;
         row_min_f64_now = row_min_f64_fma;
+        seed_f32 = seeding_trials_f32_fma;
+        seed_f64 = seeding_trials_f64_fma;
         isa = "avx2-fma";
     }
 #endif

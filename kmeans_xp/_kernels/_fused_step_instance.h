@@ -8,6 +8,7 @@
 #endif
 #include "_fused_step_body.h"
 #include "_row_min_body.h"
+#include "_seeding_body.h"
 
 #undef SCORE_TILES
 #undef T

@@ -17,6 +17,16 @@ Operations (the loop calls these):
   cluster keeps its centre) and ``stats``, a 1-D array of the accumulation dtype holding, in this
   order, the labels changed, the empty clusters, the inertia and the squared shift of the centres
   (``STATS``): the four numbers the loop brings to the host in its one transfer per iteration.
+- ``seeding_trials(X, x_sq, C, closest, w, *, chunk_rows, keep) -> (potentials, dist)``:
+  k-means++'s trials of candidate centres (``C``, m rows of X, X's dtype). ``X`` holds X's
+  values (X itself, or its copy in the accumulation dtype where ``seeding_widens`` asks for
+  one), ``x_sq`` (n,) the rows' squared norms and ``w`` (n,) the weights, both of the
+  accumulation dtype; ``closest`` (n,) of C's dtype is each row's squared distance to the
+  nearest centre so far (None before the first). ``potentials`` (m,), of the accumulation
+  dtype: per candidate, the sum of ``w`` times the smaller of ``closest`` and the squared
+  distance to it, both computed in the accumulation dtype from X's values, so that every
+  backend draws the same rows; ``dist`` (m, n), of C's dtype: those minima (None unless
+  ``keep``).
 
 Hooks (optional):
 
@@ -30,6 +40,9 @@ Hooks (optional):
 - ``free_memory(X) -> int | None``: bytes still free on X's device (None: only the budget
   sizes the chunks).
 - ``fit_context(X, k) -> context manager``: entered around a whole fit of X with k clusters.
+- ``seeding_widens(X) -> bool``: whether k-means++ hands ``seeding_trials`` a copy of X in the
+  accumulation dtype (when its budget allows; the default) rather than X itself, which a
+  backend that widens as it reads prefers.
 """
 
 from __future__ import annotations
@@ -96,8 +109,18 @@ class FitContext(Protocol):
     def __call__(self, X: Any, k: int) -> AbstractContextManager: ...
 
 
-OPERATIONS = ("assign", "lloyd_step", "center_update")
-HOOKS = ("make_workspace", "step_bytes_per_row", "free_memory", "fit_context")
+class SeedingTrials(Protocol):
+    def __call__(
+        self, X: Any, x_sq: Any, C: Any, closest: Any, w: Any, *, chunk_rows: int, keep: bool
+    ) -> tuple[Any, Any]: ...
+
+
+class SeedingWidens(Protocol):
+    def __call__(self, X: Any) -> bool: ...
+
+
+OPERATIONS = ("assign", "lloyd_step", "center_update", "seeding_trials")
+HOOKS = ("make_workspace", "step_bytes_per_row", "free_memory", "fit_context", "seeding_widens")
 
 
 @dataclass
@@ -112,6 +135,8 @@ class Kernels:
     step_bytes_per_row: StepBytesPerRow
     free_memory: FreeMemory
     fit_context: FitContext
+    seeding_trials: SeedingTrials
+    seeding_widens: SeedingWidens
 
     def chunk_rows(self, X: Any, k: int, working_memory: int) -> int:
         """Rows per chunk for steps on X with k centres within ``working_memory`` bytes (and
@@ -174,9 +199,16 @@ def no_fit_context(X: Any, k: int) -> AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def seeding_widens_where_it_fits(X: Any) -> bool:
+    """k-means++ reads a copy of X in the accumulation dtype where its budget allows: each
+    pass would otherwise widen every chunk anew."""
+    return True
+
+
 DEFAULT_HOOKS: dict[str, Callable[..., Any] | None] = {
     "make_workspace": None,
     "step_bytes_per_row": portable_step_bytes_per_row,
     "free_memory": no_free_memory_limit,
     "fit_context": no_fit_context,
+    "seeding_widens": seeding_widens_where_it_fits,
 }

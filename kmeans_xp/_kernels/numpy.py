@@ -4,7 +4,7 @@ The step itself is in ``numpy_step`` (the loop over row ranges and blocks, and t
 path), one block's work in ``numpy_blocks``, Hamerly's bounds in ``numpy_bounds``, the worker
 threads in ``numpy_threads`` and the compiled loop of few clusters and features in
 ``numpy_fused``. This module is what dispatch sees: a run's workspace, ``assign``,
-``lloyd_step`` and ``center_update``.
+``lloyd_step``, ``center_update`` and k-means++'s ``seeding_trials``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,23 @@ from typing import Any
 
 import numpy as np
 
+from . import numpy_fused, portable
 from .contract import Step
 from .numpy_step import Layout, StepState
 from .numpy_step import assign as _assign
 from .numpy_step import step as _step
 from .numpy_threads import fit_context
 
-__all__ = ["Workspace", "assign", "center_update", "fit_context", "lloyd_step", "make_workspace"]
+__all__ = [
+    "Workspace",
+    "assign",
+    "center_update",
+    "fit_context",
+    "lloyd_step",
+    "make_workspace",
+    "seeding_trials",
+    "seeding_widens",
+]
 
 
 class Workspace:
@@ -87,3 +97,18 @@ def center_update(step: Step, centers: np.ndarray) -> tuple[np.ndarray, np.ndarr
     diff = (new - centers).astype(np.float64).reshape(-1)
     shift = diff @ diff
     return new, np.array([float(step.n_changed), n_empty, float(step.inertia), shift])
+
+
+def seeding_trials(
+    X: Any, x_sq: Any, C: Any, closest: Any, w: Any, *, chunk_rows: int, keep: bool
+) -> tuple[Any, Any]:
+    """k-means++'s trials (as ``portable``'s): in the compiled loop where it reads X as it is,
+    in one pass over the rows on every worker thread, widening as it reads."""
+    if numpy_fused.seeding_applies(X, C):
+        return numpy_fused.seeding_trials(X, x_sq, C, closest, w, keep)
+    return portable.seeding_trials(X, x_sq, C, closest, w, chunk_rows=chunk_rows, keep=keep)
+
+
+def seeding_widens(X: Any) -> bool:
+    """No copy of X in float64 for k-means++ where the compiled loop reads X itself."""
+    return not numpy_fused.applies(X)

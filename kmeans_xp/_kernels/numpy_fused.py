@@ -5,7 +5,8 @@ updating step only the rows that changed cluster, without the GIL; ``numpy_step`
 each worker thread's row range, into that range's own totals. Row-major steps (many clusters
 or features), which score through BLAS, take two of its parts: the nearest two scores of each
 row in one pass (:func:`row_min`) and the scatter of the rows into the sums
-(:func:`sums_range`).
+(:func:`sums_range`). k-means++ takes a third: its trials of candidate centres, in one pass
+over the rows (:func:`seeding_trials`).
 
 The compiled module is built when the package is installed with a C compiler at hand
 (``setup.py``; an optional extension). Without it, or with ``KMEANS_XP_FUSED=0`` in the
@@ -18,6 +19,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+from .numpy_threads import map_ranges, row_ranges
 
 try:
     from . import _fused_step
@@ -33,6 +36,11 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def applies(X: np.ndarray) -> bool:
     """Whether the fused loop is built, switched on and can read X as it is."""
     return ENABLED and _fused_step is not None and X.dtype in DTYPES and X.flags.c_contiguous
+
+
+def seeding_applies(X: np.ndarray, C: np.ndarray) -> bool:
+    """Whether k-means++'s trials of the candidates ``C`` on X take the compiled loop."""
+    return applies(X) and C.dtype == X.dtype
 
 
 def fused_range(
@@ -127,3 +135,41 @@ def assign_range(
         X.dtype.itemsize, k, d, X.shape[0], start, stop, xt, None, X, minus_2_c, c_sq, C,
         None, None, labels, sqdist, None, None, None, False, known,
     )  # fmt: skip
+
+
+def seeding_trials(
+    X: np.ndarray,
+    x_sq: np.ndarray,
+    C: np.ndarray,
+    closest: np.ndarray | None,
+    w: np.ndarray,
+    keep: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """k-means++'s trials of the candidates ``C`` (m x d, X's dtype) over every row of X
+    (see ``contract.seeding_trials``), a row range per worker thread: the float64 potentials
+    (m,) and, when ``keep``, the minima (m x n, X's dtype). ``x_sq`` and ``w`` are float64,
+    ``closest`` of X's dtype or None. The distances are computed in float64 from X's values
+    as they are read; each range's potentials are summed in blocks of rows."""
+    n, d = X.shape
+    m = C.shape[0]
+    Ca = np.ascontiguousarray(C)
+    c_sq = np.vecdot(Ca.astype(np.float64), Ca.astype(np.float64))
+    x_sq = np.ascontiguousarray(x_sq, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if closest is not None:
+        closest = np.ascontiguousarray(closest, dtype=X.dtype)
+    dist = np.empty((m, n), dtype=X.dtype) if keep else None
+
+    def trial_range(start: int, stop: int) -> np.ndarray:
+        potentials = np.zeros(m, dtype=np.float64)
+        _fused_step.seeding_trials(
+            X.dtype.itemsize, m, d, n, start, stop, X, x_sq, Ca, c_sq, closest, w, dist,
+            potentials,
+        )  # fmt: skip
+        return potentials
+
+    parts = map_ranges(row_ranges(n, m, d), trial_range)
+    potentials = parts[0]
+    for part in parts[1:]:
+        potentials += part
+    return potentials, dist

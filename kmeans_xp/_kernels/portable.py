@@ -1,6 +1,6 @@
 """The kernel operations written against the Array API standard alone: assignment, segment
-sums, the fused Lloyd step built from them, and the center update that follows a step (the
-contract they implement is in ``contract.py``).
+sums, the fused Lloyd step built from them, the center update that follows a step, and
+k-means++'s trials of candidate centres (the contract they implement is in ``contract.py``).
 
 Rows are processed in chunks of ``chunk_rows`` so that no n x k array is ever built; these are
 the reference versions that every native fast path is tested against.
@@ -108,3 +108,41 @@ def lloyd_step(X: Any, C: Any, w: Any, *, chunk_rows: int, prev_labels: Any = No
     labels, sqdist = assign(X, C, chunk_rows=chunk_rows)
     sums, weights = segment_sum(X, labels, w, C.shape[0], chunk_rows=chunk_rows)
     return finish_step(labels, sqdist, sums, weights, w, prev_labels)
+
+
+def seeding_trials(
+    X: Any, x_sq: Any, C: Any, closest: Any, w: Any, *, chunk_rows: int, keep: bool
+) -> tuple[Any, Any]:
+    """k-means++'s trials of the candidates ``C`` (see ``contract.seeding_trials``): per
+    candidate, the weighted sum of each row's squared distance to the nearest of it and the
+    centres so far (``closest``), and those distances (in C's dtype) when ``keep``.
+
+    Distances are ``||x||^2 - 2 x.c + ||c||^2`` in the accumulation dtype, clamped at 0. The
+    products of two float32 values are exact in float64, so backends differ only by the
+    rounding of float64 sums (about 1e-16 of ||x||^2): a draw or a choice between candidates
+    comes out differently only when two cumulative weights or two potentials agree to that
+    precision (in float32 they agree to about 1e-7, which at k=1000 flips some choice on most
+    data). One row per candidate keeps the elementwise passes contiguous (column-wise passes
+    over few columns took 3x longer).
+    """
+    xp = array_namespace(X, C)
+    acc = accumulation_dtype(xp, device_of(X))
+    Ca = xp.astype(C, acc)
+    minus_2c = -2.0 * Ca
+    c_sq = xp.vecdot(Ca, Ca)[:, None]
+    potentials, kept = None, []
+    for start, stop in row_chunks(X.shape[0], chunk_rows):
+        block = xp.astype(X[start:stop, ...], acc, copy=False)
+        sq = minus_2c @ block.T
+        sq += x_sq[None, start:stop]  # in place where the library allows it
+        sq += c_sq
+        dist = xp.maximum(sq, 0.0)
+        if closest is not None:
+            dist = xp.minimum(dist, closest[None, start:stop])
+        part = dist @ w[start:stop]
+        potentials = part if potentials is None else potentials + part
+        if keep:
+            kept.append(xp.astype(dist, C.dtype))
+    if not keep:
+        return potentials, None
+    return potentials, kept[0] if len(kept) == 1 else xp.concat(kept, axis=1)
