@@ -295,13 +295,13 @@ def test_float32_seeding_trials_are_the_same_in_the_plain_build():
     the plain build's values, bit for bit (in the plain build this compares it with itself)."""
     X, x_sq, C, closest, w = _trials_data(999, 13, 5, np.float32)
     got, dist = numpy_fused.seeding_trials(X, x_sq, C, closest, w, keep=True)
-    # the plain build's sums written out: four lanes, (0 + 2) + (1 + 3), then the tail
+    # the plain build's sums written out: four lanes, (0 + 1) + (2 + 3), then the tail
     Xd, Cd = X.astype(np.float64), C.astype(np.float64)
     lanes = np.zeros((999, 5, 4))
     for f in range(0, 12, 4):
         for lane in range(4):
             lanes[:, :, lane] += Xd[:, None, f + lane] * Cd[None, :, f + lane]
-    dots = (lanes[:, :, 0] + lanes[:, :, 2]) + (lanes[:, :, 1] + lanes[:, :, 3])
+    dots = (lanes[:, :, 0] + lanes[:, :, 1]) + (lanes[:, :, 2] + lanes[:, :, 3])
     dots += Xd[:, None, 12] * Cd[None, :, 12]
     c_sq = np.vecdot(Cd, Cd)
     s = np.maximum(x_sq[:, None] - 2.0 * dots + c_sq, 0.0)
