@@ -3,7 +3,8 @@
 # the README's install must have built it: fail if not, lest a broken build pass unnoticed
 # behind the NumPy-call fallback. Then build the package with no working compiler and check
 # that it installs and fits all the same, without the loop (what users without one get); and
-# test the loop's plain build (for CPUs without AVX2 and FMA), which this CPU would not run.
+# test the loop's plain build (for CPUs without AVX2 and FMA), which this CPU would not run,
+# and its AVX2 build where this CPU would run the AVX-512 one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,3 +48,13 @@ cp "$tmp"/plain/unpacked/kmeans_xp/_kernels/_fused_step.*.so "$tmp/src/kmeans_xp
     python -c "from kmeans_xp._kernels import _fused_step as f; assert f.INSTRUCTIONS == 'plain'"
     python -m pytest -q -p no:cacheprovider tests/test_fused_step.py </dev/null
 )
+
+# the AVX2 build, capped to on this CPU when it has AVX-512 (its labels are BLAS's, like the
+# AVX-512 build's: every NumPy-path test runs on it)
+KMEANS_XP_FUSED_ISA=avx2-fma python - <<'PY'
+from kmeans_xp._kernels import numpy_fused
+
+print("ci: the fused step's loop capped to", numpy_fused._fused_step.INSTRUCTIONS)
+PY
+KMEANS_XP_FUSED_ISA=avx2-fma python -m pytest -q -p no:cacheprovider \
+    tests/test_fused_step.py tests/test_kernels_numpy.py </dev/null

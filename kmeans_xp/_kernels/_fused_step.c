@@ -61,7 +61,9 @@ typedef struct {
 
 /* The loop for each type: a plain build (mul then add, except on ARM64, where the vector
  * unit always fuses them and BLAS uses that), and on x86-64 with GCC or Clang one for CPUs
- * with AVX2 and FMA, chosen at import; BLAS accumulates with fused multiply-adds there. */
+ * with AVX2 and FMA and one for CPUs with AVX-512 too, chosen at import; BLAS accumulates
+ * with fused multiply-adds there. The AVX-512 tiles hold twice the rows of AVX2's, with the
+ * same arithmetic in every lane. */
 #if defined(__aarch64__)
 #define PLAIN_MADD(a, b, acc) FMA_OF_T((a), (b), (acc))
 #else
@@ -97,6 +99,7 @@ typedef struct {
 #define FMA_OF_T fmaf
 #define NAME(x) x##_f32_fma
 #define VT __m256
+#define VM __m256
 #define V_LANES 8
 #define V_SET1 _mm256_set1_ps
 #define V_LOAD _mm256_loadu_ps
@@ -105,7 +108,7 @@ typedef struct {
 #define V_ADD _mm256_add_ps
 #define V_FMADD _mm256_fmadd_ps
 #define V_CMPLT(a, b) _mm256_cmp_ps((a), (b), _CMP_LT_OQ)
-#define V_BLEND _mm256_blendv_ps
+#define V_BLEND(a, b, m) _mm256_blendv_ps((a), (b), (m))
 #define V_LABEL(c) _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)(c)))
 #define V_MIN _mm256_min_ps
 #define V_MAX _mm256_max_ps
@@ -117,6 +120,7 @@ typedef struct {
 #define FMA_OF_T fma
 #define NAME(x) x##_f64_fma
 #define VT __m256d
+#define VM __m256d
 #define V_LANES 4
 #define V_SET1 _mm256_set1_pd
 #define V_LOAD _mm256_loadu_pd
@@ -125,11 +129,56 @@ typedef struct {
 #define V_ADD _mm256_add_pd
 #define V_FMADD _mm256_fmadd_pd
 #define V_CMPLT(a, b) _mm256_cmp_pd((a), (b), _CMP_LT_OQ)
-#define V_BLEND _mm256_blendv_pd
+#define V_BLEND(a, b, m) _mm256_blendv_pd((a), (b), (m))
 #define V_LABEL(c) _mm256_castsi256_pd(_mm256_set1_epi64x((int64_t)(c)))
 #define V_MIN _mm256_min_pd
 #define V_MAX _mm256_max_pd
 #define V_IOTA() _mm256_setr_pd(0, 1, 2, 3)
+#include "_fused_step_instance.h"
+#undef TARGET
+
+/* the same tiles and lanes in AVX-512 registers, twice the rows a tile */
+#define TARGET __attribute__((target("avx512f,avx2,fma")))
+#define T float
+#define LAB int32_t
+#define FMA_OF_T fmaf
+#define NAME(x) x##_f32_avx512
+#define VT __m512
+#define VM __mmask16
+#define V_LANES 16
+#define V_SET1 _mm512_set1_ps
+#define V_LOAD _mm512_loadu_ps
+#define V_STORE _mm512_storeu_ps
+#define V_MUL _mm512_mul_ps
+#define V_ADD _mm512_add_ps
+#define V_FMADD _mm512_fmadd_ps
+#define V_CMPLT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ)
+#define V_BLEND(a, b, m) _mm512_mask_blend_ps((m), (a), (b))
+#define V_LABEL(c) _mm512_castsi512_ps(_mm512_set1_epi32((int32_t)(c)))
+#define V_MIN _mm512_min_ps
+#define V_MAX _mm512_max_ps
+#define V_IOTA() _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#include "_fused_step_instance.h"
+
+#define T double
+#define LAB int64_t
+#define FMA_OF_T fma
+#define NAME(x) x##_f64_avx512
+#define VT __m512d
+#define VM __mmask8
+#define V_LANES 8
+#define V_SET1 _mm512_set1_pd
+#define V_LOAD _mm512_loadu_pd
+#define V_STORE _mm512_storeu_pd
+#define V_MUL _mm512_mul_pd
+#define V_ADD _mm512_add_pd
+#define V_FMADD _mm512_fmadd_pd
+#define V_CMPLT(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ)
+#define V_BLEND(a, b, m) _mm512_mask_blend_pd((m), (a), (b))
+#define V_LABEL(c) _mm512_castsi512_pd(_mm512_set1_epi64((int64_t)(c)))
+#define V_MIN _mm512_min_pd
+#define V_MAX _mm512_max_pd
+#define V_IOTA() _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0)
 #include "_fused_step_instance.h"
 #undef MADD
 #undef TARGET
@@ -433,8 +482,13 @@ PyMODINIT_FUNC PyInit__fused_step(void)
     PyObject *mod = PyModule_Create(&module);
     const char *isa = "plain";
 #ifdef HAVE_FMA_BUILD
+    /* KMEANS_XP_FUSED_ISA caps the instruction set ("plain" or "avx2-fma"), to test the
+     * narrower builds on a CPU that has more */
+    const char *cap = getenv("KMEANS_XP_FUSED_ISA");
+    const int plain = cap != NULL && strcmp(cap, "plain") == 0;
+    const int avx2 = plain || (cap != NULL && strcmp(cap, "avx2-fma") == 0);
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (!plain && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         range_f32 = fused_range_f32_fma;
         range_f64 = fused_range_f64_fma;
         row_min_f32_now = row_min_f32_fma;
@@ -442,6 +496,15 @@ PyMODINIT_FUNC PyInit__fused_step(void)
         seed_f32 = seeding_trials_f32_fma;
         seed_f64 = seeding_trials_f64_fma;
         isa = "avx2-fma";
+        if (!avx2 && __builtin_cpu_supports("avx512f")) {
+            range_f32 = fused_range_f32_avx512;
+            range_f64 = fused_range_f64_avx512;
+            row_min_f32_now = row_min_f32_avx512;
+            row_min_f64_now = row_min_f64_avx512;
+            seed_f32 = seeding_trials_f32_avx512;
+            seed_f64 = seeding_trials_f64_avx512;
+            isa = "avx512";
+        }
     }
 #endif
     /* which build of the loop runs: in benchmark records and test reports */

@@ -10,7 +10,7 @@
 #define NAME_TILE_KEEP(S0, S1, CL)                                                  \
     do {                                                                            \
         const VT cc_ = V_SET1(c_sq[CL]), v0_ = V_ADD(S0, cc_), v1_ = V_ADD(S1, cc_);\
-        const VT lt0_ = V_CMPLT(v0_, b0), lt1_ = V_CMPLT(v1_, b1);                  \
+        const VM lt0_ = V_CMPLT(v0_, b0), lt1_ = V_CMPLT(v1_, b1);                  \
         const VT cl_ = V_LABEL(CL);                                                 \
         b0 = V_BLEND(b0, v0_, lt0_);                                                \
         b1 = V_BLEND(b1, v1_, lt1_);                                                \
@@ -18,7 +18,7 @@
         l1 = V_BLEND(l1, cl_, lt1_);                                                \
     } while (0)
 
-static __attribute__((target("avx2,fma"))) Py_ssize_t
+static TARGET Py_ssize_t
 NAME(score_tiles)(const T *xt, Py_ssize_t ld, Py_ssize_t m, const T *A, const T *c_sq,
                   Py_ssize_t k, Py_ssize_t d, T *best, LAB *lab)
 {

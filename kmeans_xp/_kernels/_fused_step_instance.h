@@ -16,6 +16,7 @@
 #undef FMA_OF_T
 #undef NAME
 #undef VT
+#undef VM
 #undef V_LANES
 #undef V_SET1
 #undef V_LOAD

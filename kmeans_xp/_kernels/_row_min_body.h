@@ -25,7 +25,7 @@ static TARGET void NAME(row_min)(const void *scores_, Py_ssize_t m, Py_ssize_t k
             Py_ssize_t q;
             for (c = V_LANES; c + V_LANES <= k; c += V_LANES) {
                 const VT v = V_LOAD(row + c);
-                const VT lt = V_CMPLT(v, vb);
+                const VM lt = V_CMPLT(v, vb);
                 vi = V_ADD(vi, step);
                 vs = V_MIN(vs, V_MAX(v, vb)); /* (the old best when v is nearer, else v) */
                 vb = V_BLEND(vb, v, lt);

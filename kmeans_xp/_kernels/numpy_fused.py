@@ -11,7 +11,10 @@ over the rows (:func:`seeding_trials`).
 The compiled module is built when the package is installed with a C compiler at hand
 (``setup.py``; an optional extension). Without it, or with ``KMEANS_XP_FUSED=0`` in the
 environment, or ``ENABLED = False`` here, the NumPy step takes its NumPy-call path, which gives
-the same labels (``tests/test_kernels_numpy.py`` runs every path both ways).
+the same labels (``tests/test_kernels_numpy.py`` runs every path both ways). At import the
+module picks the widest of its builds that the CPU runs (``_fused_step.INSTRUCTIONS``:
+"avx512", "avx2-fma" or "plain"); ``KMEANS_XP_FUSED_ISA=avx2-fma`` or ``plain`` caps it, to
+test a narrower build on a wider CPU.
 """
 
 from __future__ import annotations
