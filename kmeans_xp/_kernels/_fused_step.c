@@ -63,7 +63,7 @@ typedef struct {
  * unit always fuses them and BLAS uses that), and on x86-64 with GCC or Clang one for CPUs
  * with AVX2 and FMA and one for CPUs with AVX-512 too, chosen at import; BLAS accumulates
  * with fused multiply-adds there. The AVX-512 tiles hold twice the rows of AVX2's, with the
- * same arithmetic in every lane. */
+ * same arithmetic in every lane (the step's loop only). */
 #if defined(__aarch64__)
 #define PLAIN_MADD(a, b, acc) FMA_OF_T((a), (b), (acc))
 #else
@@ -137,7 +137,9 @@ typedef struct {
 #include "_fused_step_instance.h"
 #undef TARGET
 
-/* the same tiles and lanes in AVX-512 registers, twice the rows a tile */
+/* the same tiles in AVX-512 registers, twice the rows a tile; the nearest-two pass and the
+ * seeding trials measured no quicker in them (benchmarks/README.md): AVX2's serve */
+#define FUSED_RANGE_ONLY
 #define TARGET __attribute__((target("avx512f,avx2,fma")))
 #define T float
 #define LAB int32_t
@@ -155,9 +157,6 @@ typedef struct {
 #define V_CMPLT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ)
 #define V_BLEND(a, b, m) _mm512_mask_blend_ps((m), (a), (b))
 #define V_LABEL(c) _mm512_castsi512_ps(_mm512_set1_epi32((int32_t)(c)))
-#define V_MIN _mm512_min_ps
-#define V_MAX _mm512_max_ps
-#define V_IOTA() _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
 #include "_fused_step_instance.h"
 
 #define T double
@@ -176,10 +175,8 @@ typedef struct {
 #define V_CMPLT(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ)
 #define V_BLEND(a, b, m) _mm512_mask_blend_pd((m), (a), (b))
 #define V_LABEL(c) _mm512_castsi512_pd(_mm512_set1_epi64((int64_t)(c)))
-#define V_MIN _mm512_min_pd
-#define V_MAX _mm512_max_pd
-#define V_IOTA() _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0)
 #include "_fused_step_instance.h"
+#undef FUSED_RANGE_ONLY
 #undef MADD
 #undef TARGET
 #endif
@@ -499,10 +496,6 @@ PyMODINIT_FUNC PyInit__fused_step(void)
         if (!avx2 && __builtin_cpu_supports("avx512f")) {
             range_f32 = fused_range_f32_avx512;
             range_f64 = fused_range_f64_avx512;
-            row_min_f32_now = row_min_f32_avx512;
-            row_min_f64_now = row_min_f64_avx512;
-            seed_f32 = seeding_trials_f32_avx512;
-            seed_f64 = seeding_trials_f64_avx512;
             isa = "avx512";
         }
     }

@@ -7,8 +7,10 @@
 #define SCORE_TILES NAME(score_tiles)
 #endif
 #include "_fused_step_body.h"
+#ifndef FUSED_RANGE_ONLY
 #include "_row_min_body.h"
 #include "_seeding_body.h"
+#endif
 
 #undef SCORE_TILES
 #undef T
