@@ -82,6 +82,25 @@ def test_labels_and_exact_distances_without_a_workspace():
 
 
 @built
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [1, 2, 4, 7, 16])  # from the block's columns up to 4, else rows
+def test_exact_distances_are_squares_added_in_feature_order(dtype, d):
+    X, C = _data(1001, d, 5, dtype, seed=d)
+    w = np.ones(1001, dtype)
+    ws = fast.make_workspace(X, w, 5, 10**6)
+    fast.lloyd_step(X, C, w, chunk_rows=10**6, workspace=ws)  # (fills X transposed in)
+    moved = C + dtype(0.25)  # new centres: labels scored again, not the last step's
+    for centres in (C, moved):
+        for workspace in ({"workspace": ws}, {}):
+            labels, sqdist = fast.assign(X, centres, chunk_rows=10**6, **workspace)
+            diff = X - centres[labels]
+            expected = np.zeros(1001, dtype)
+            for j in range(d):
+                expected += diff[:, j] * diff[:, j]
+            np.testing.assert_array_equal(sqdist, expected)
+
+
+@built
 def test_threads_give_the_single_thread_results(monkeypatch):
     X, C = _data(30_001, 16, 16, np.float32, seed=3)
     w = np.ones(30_001, np.float32)

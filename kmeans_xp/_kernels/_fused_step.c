@@ -21,6 +21,11 @@
 
 /* rows scored together: their scores, labels and X's columns stay in the L1 cache */
 #define FUSED_BLOCK 256
+/* the exact distances of rows of at most FUSED_COLUMNS_D features are taken from the block's
+ * transposed columns, rows side by side, with the centres (at most FUSED_CT_MAX values)
+ * transposed: 1.3-2x quicker there, slower at 8 and 16 features (benchmarks/README.md) */
+#define FUSED_COLUMNS_D 4
+#define FUSED_CT_MAX 1024
 
 typedef struct {
     const void *xt;      /* NULL, or X transposed: feature j of row i at xt[j * ld + i] */

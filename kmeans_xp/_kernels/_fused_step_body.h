@@ -93,8 +93,11 @@ static TARGET void NAME(fused_range)(const FusedArgs *a, FusedTotals *out)
     int64_t *labels = a->labels, *counts = a->counts;
     double *sums = a->sums, *weights = a->weights;
     const int delta = a->delta;
-    T best[FUSED_BLOCK];
+    T best[FUSED_BLOCK], ct[FUSED_CT_MAX];
     LAB lab[FUSED_BLOCK];
+    /* (the exact distances, few features) the centres transposed: the blocks' distances are
+     * then taken rows side by side from the block's transposed columns */
+    const int by_columns = sqdist != NULL && d <= FUSED_COLUMNS_D && k * d <= FUSED_CT_MAX;
     double best_total = 0.0, norms_total = 0.0;
     Py_ssize_t n_changed = 0, s, r, j;
 
@@ -105,6 +108,10 @@ static TARGET void NAME(fused_range)(const FusedArgs *a, FusedTotals *out)
             return;
         }
     }
+    if (by_columns)
+        for (r = 0; r < k; r++)
+            for (j = 0; j < d; j++)
+                ct[j * k + r] = C[r * d + j];
     for (s = a->start; s < a->stop; s += FUSED_BLOCK) {
         const Py_ssize_t m = a->stop - s < FUSED_BLOCK ? a->stop - s : FUSED_BLOCK;
         const T *x = scratch != NULL ? scratch : xt != NULL ? xt + s : NULL;
@@ -141,7 +148,19 @@ static TARGET void NAME(fused_range)(const FusedArgs *a, FusedTotals *out)
             if (tiled < m)
                 NAME(score_rows)(x, ld, tiled, m, A, c_sq, k, d, best, lab);
         }
-        if (sqdist != NULL) { /* sum((x - c)^2), each square rounded, then added in order */
+        if (sqdist != NULL && by_columns && x != NULL) { /* (the same sums, see below) */
+            T sq[FUSED_BLOCK];
+            for (r = 0; r < m; r++)
+                sq[r] = 0;
+            for (j = 0; j < d; j++) {
+                const T *col = x + j * ld, *cj = ct + j * k;
+                for (r = 0; r < m; r++) {
+                    const T diff = col[r] - cj[lab[r]], p = diff * diff;
+                    sq[r] = sq[r] + p;
+                }
+            }
+            memcpy(sqdist + s, sq, (size_t)m * sizeof(T));
+        } else if (sqdist != NULL) { /* sum((x - c)^2), each square rounded, then added in order */
             for (r = 0; r < m; r++) {
                 const T *row = X + (s + r) * d, *cen = C + (Py_ssize_t)lab[r] * d;
                 T sq = 0;
