@@ -193,32 +193,38 @@ static SeedFunc seed_f32 = seeding_trials_f32, seed_f64 = seeding_trials_f64;
 typedef void (*RowMinFunc)(const void *, Py_ssize_t, Py_ssize_t, int64_t *, void *, void *);
 static RowMinFunc row_min_f32_now = row_min_f32, row_min_f64_now = row_min_f64;
 
-/* A C-contiguous buffer of at least ``count`` items of ``itemsize`` bytes, floats (``is_float``)
- * or signed integers, writable if asked; None gives a NULL pointer when ``optional``. */
-static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize,
-                      int is_float, int writable, int optional, const char *name)
+/* What an entry point's argument must be: a C-contiguous buffer of at least ``count`` items of
+ * ``itemsize`` bytes, floats (``is_float``) or signed integers, writable if asked; None is
+ * allowed (a NULL pointer) when ``optional``. */
+typedef struct {
+    Py_ssize_t count, itemsize;
+    int is_float, writable, optional;
+} BufferSpec;
+
+static int get_buffer(PyObject *obj, Py_buffer *view, const BufferSpec *spec, const char *name)
 {
-    const char *format, *kinds = is_float ? "fd" : "ilq";
+    const char *format, *kinds = spec->is_float ? "fd" : "ilq";
     char kind;
     view->obj = NULL;
     view->buf = NULL;
-    if (obj == Py_None && optional)
+    if (obj == Py_None && spec->optional)
         return 0;
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-                                          | (writable ? PyBUF_WRITABLE : 0)) < 0)
+                                          | (spec->writable ? PyBUF_WRITABLE : 0)) < 0)
         return -1;
     format = view->format != NULL ? view->format : "B";
     if (*format == '<' || *format == '=' || *format == '@')
         format++;
     kind = *format;
-    if (view->itemsize != itemsize || kind == '\0' || format[1] != '\0'
+    if (view->itemsize != spec->itemsize || kind == '\0' || format[1] != '\0'
         || strchr(kinds, kind) == NULL) {
         PyErr_Format(PyExc_ValueError, "%s holds items of format '%s' (%zd bytes), expected %s "
                      "of %zd bytes", name, view->format != NULL ? view->format : "B",
-                     view->itemsize, is_float ? "floats" : "signed integers", itemsize);
-    } else if (view->len < count * itemsize) {
+                     view->itemsize, spec->is_float ? "floats" : "signed integers",
+                     spec->itemsize);
+    } else if (view->len < spec->count * spec->itemsize) {
         PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, expected at least %zd", name,
-                     view->len, count * itemsize);
+                     view->len, spec->count * spec->itemsize);
     } else {
         return 0;
     }
@@ -227,9 +233,31 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t count, Py_ssize
     return -1;
 }
 
+static void release_buffers(Py_buffer *views, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (views[i].obj != NULL)
+            PyBuffer_Release(&views[i]);
+}
+
+/* The n arguments objs as specs asks (names[i] in the messages); on a failure the buffers
+ * got so far are released and -1 returned, with the exception set. */
+static int get_buffers(PyObject **objs, Py_buffer *views, const BufferSpec *specs,
+                       const char *const *names, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (get_buffer(objs[i], &views[i], &specs[i], names[i]) < 0) {
+            release_buffers(views, i);
+            return -1;
+        }
+    return 0;
+}
+
 enum { XT, XT_OUT, XMAT, MINUS_2_C, C_SQ, CENTERS, W, PREV, LABELS, SQDIST, SUMS, WEIGHTS,
        COUNTS, N_BUFFERS };
-static const char *buffer_names[N_BUFFERS] = {
+static const char *const buffer_names[N_BUFFERS] = {
     "xt", "xt_out", "X", "minus_2_c", "c_sq", "C", "w", "prev", "labels", "sqdist", "sums",
     "weights", "counts"};
 
@@ -245,7 +273,7 @@ static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_ssize_t itemsize, k, d, ld, start, stop;
     PyObject *objs[N_BUFFERS];
-    int delta, known, i, failed = 0;
+    int delta, known;
     Py_buffer views[N_BUFFERS];
     FusedArgs a;
     FusedTotals out = {0.0, 0.0, 0, 0, 0};
@@ -279,59 +307,46 @@ static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
         return NULL;
     }
     {
-        /* what each buffer must hold: items, item size, floats, writable */
-        const Py_ssize_t spec[N_BUFFERS][4] = {
-            [XT] = {d * ld, itemsize, 1, 0},     [XT_OUT] = {d * ld, itemsize, 1, 1},
-            [XMAT] = {stop * d, itemsize, 1, 0}, [MINUS_2_C] = {k * d, itemsize, 1, 0},
-            [C_SQ] = {k, itemsize, 1, 0},        [CENTERS] = {k * d, itemsize, 1, 0},
-            [W] = {stop, itemsize, 1, 0},        [PREV] = {stop, 8, 0, 0},
-            [LABELS] = {stop, 8, 0, 1},          [SQDIST] = {stop, itemsize, 1, 1},
-            [SUMS] = {k * d, 8, 1, 1},           [WEIGHTS] = {k, 8, 1, 1},
-            [COUNTS] = {k, 8, 0, 1},
+        /* what each buffer must hold: items, item size, floats, writable, optional */
+        const BufferSpec specs[N_BUFFERS] = {
+            [XT] = {d * ld, itemsize, 1, 0, 1},     [XT_OUT] = {d * ld, itemsize, 1, 1, 1},
+            [XMAT] = {stop * d, itemsize, 1, 0, 0}, [MINUS_2_C] = {k * d, itemsize, 1, 0, 1},
+            [C_SQ] = {k, itemsize, 1, 0, 1},        [CENTERS] = {k * d, itemsize, 1, 0, 1},
+            [W] = {stop, itemsize, 1, 0, 1},        [PREV] = {stop, 8, 0, 0, 1},
+            [LABELS] = {stop, 8, 0, 1, 0},          [SQDIST] = {stop, itemsize, 1, 1, 1},
+            [SUMS] = {k * d, 8, 1, 1, 1},           [WEIGHTS] = {k, 8, 1, 1, 1},
+            [COUNTS] = {k, 8, 0, 1, 1},
         };
-        for (i = 0; i < N_BUFFERS; i++) {
-            const int required = i == XMAT || i == LABELS;
-            if (!failed && get_buffer(objs[i], &views[i], spec[i][0], spec[i][1],
-                                      (int)spec[i][2], (int)spec[i][3], !required,
-                                      buffer_names[i]) < 0)
-                failed = 1;
-            if (failed)
-                views[i].obj = NULL;
-        }
+        if (get_buffers(objs, views, specs, buffer_names, N_BUFFERS) < 0)
+            return NULL;
     }
-    if (!failed) {
-        a.xt = views[XT].buf;
-        a.xt_out = views[XT_OUT].buf;
-        a.X = views[XMAT].buf;
-        a.minus_2_c = views[MINUS_2_C].buf;
-        a.c_sq = views[C_SQ].buf;
-        a.C = views[CENTERS].buf;
-        a.w = views[W].buf;
-        a.prev = (const int64_t *)views[PREV].buf;
-        a.labels = (int64_t *)views[LABELS].buf;
-        a.sqdist = views[SQDIST].buf;
-        a.sums = (double *)views[SUMS].buf;
-        a.weights = (double *)views[WEIGHTS].buf;
-        a.counts = (int64_t *)views[COUNTS].buf;
-        a.delta = delta;
-        a.known = known;
-        a.k = k;
-        a.d = d;
-        a.ld = ld;
-        a.start = start;
-        a.stop = stop;
-        Py_BEGIN_ALLOW_THREADS
-        if (itemsize == 4)
-            range_f32(&a, &out);
-        else
-            range_f64(&a, &out);
-        Py_END_ALLOW_THREADS
-    }
-    for (i = 0; i < N_BUFFERS; i++)
-        if (views[i].obj != NULL)
-            PyBuffer_Release(&views[i]);
-    if (failed)
-        return NULL;
+    a.xt = views[XT].buf;
+    a.xt_out = views[XT_OUT].buf;
+    a.X = views[XMAT].buf;
+    a.minus_2_c = views[MINUS_2_C].buf;
+    a.c_sq = views[C_SQ].buf;
+    a.C = views[CENTERS].buf;
+    a.w = views[W].buf;
+    a.prev = (const int64_t *)views[PREV].buf;
+    a.labels = (int64_t *)views[LABELS].buf;
+    a.sqdist = views[SQDIST].buf;
+    a.sums = (double *)views[SUMS].buf;
+    a.weights = (double *)views[WEIGHTS].buf;
+    a.counts = (int64_t *)views[COUNTS].buf;
+    a.delta = delta;
+    a.known = known;
+    a.k = k;
+    a.d = d;
+    a.ld = ld;
+    a.start = start;
+    a.stop = stop;
+    Py_BEGIN_ALLOW_THREADS
+    if (itemsize == 4)
+        range_f32(&a, &out);
+    else
+        range_f64(&a, &out);
+    Py_END_ALLOW_THREADS
+    release_buffers(views, N_BUFFERS);
     if (out.no_memory)
         return PyErr_NoMemory();
     if (out.bad_label) {
@@ -353,8 +368,8 @@ static PyObject *row_min(PyObject *Py_UNUSED(self), PyObject *args)
     Py_ssize_t itemsize, m, k;
     PyObject *objs[4];
     Py_buffer views[4];
-    int i, failed = 0;
-    static const char *names[4] = {"scores", "labels", "best", "second"};
+    RowMinFunc f;
+    static const char *const names[4] = {"scores", "labels", "best", "second"};
 
     if (!PyArg_ParseTuple(args, "nnnOOOO", &itemsize, &m, &k, &objs[0], &objs[1], &objs[2],
                           &objs[3]))
@@ -366,27 +381,17 @@ static PyObject *row_min(PyObject *Py_UNUSED(self), PyObject *args)
         return NULL;
     }
     {
-        const Py_ssize_t spec[4][4] = {
-            {m * k, itemsize, 1, 0}, {m, 8, 0, 1}, {m, itemsize, 1, 1}, {m, itemsize, 1, 1}};
-        for (i = 0; i < 4; i++) {
-            if (!failed && get_buffer(objs[i], &views[i], spec[i][0], spec[i][1],
-                                      (int)spec[i][2], (int)spec[i][3], i >= 2, names[i]) < 0)
-                failed = 1;
-            if (failed)
-                views[i].obj = NULL;
-        }
+        const BufferSpec specs[4] = {
+            {m * k, itemsize, 1, 0, 0}, {m, 8, 0, 1, 0}, {m, itemsize, 1, 1, 1},
+            {m, itemsize, 1, 1, 1}};
+        if (get_buffers(objs, views, specs, names, 4) < 0)
+            return NULL;
     }
-    if (!failed) {
-        RowMinFunc f = itemsize == 4 ? row_min_f32_now : row_min_f64_now;
-        Py_BEGIN_ALLOW_THREADS
-        f(views[0].buf, m, k, (int64_t *)views[1].buf, views[2].buf, views[3].buf);
-        Py_END_ALLOW_THREADS
-    }
-    for (i = 0; i < 4; i++)
-        if (views[i].obj != NULL)
-            PyBuffer_Release(&views[i]);
-    if (failed)
-        return NULL;
+    f = itemsize == 4 ? row_min_f32_now : row_min_f64_now;
+    Py_BEGIN_ALLOW_THREADS
+    f(views[0].buf, m, k, (int64_t *)views[1].buf, views[2].buf, views[3].buf);
+    Py_END_ALLOW_THREADS
+    release_buffers(views, 4);
     Py_RETURN_NONE;
 }
 
@@ -402,12 +407,13 @@ PyDoc_STRVAR(seeding_trials_doc,
 static PyObject *seeding_trials(PyObject *Py_UNUSED(self), PyObject *args)
 {
     enum { S_X, S_X_SQ, S_C, S_C_SQ, S_CLOSEST, S_W, S_DIST, S_POTENTIALS, S_N };
-    static const char *names[S_N] = {"X", "x_sq", "C", "c_sq", "closest", "w", "dist",
-                                     "potentials"};
+    static const char *const names[S_N] = {"X", "x_sq", "C", "c_sq", "closest", "w", "dist",
+                                           "potentials"};
     Py_ssize_t itemsize, m, d, n, start, stop;
     PyObject *objs[S_N];
     Py_buffer views[S_N];
-    int i, failed = 0, no_memory = 0;
+    int no_memory;
+    SeedFunc f;
     SeedArgs a;
 
     if (!PyArg_ParseTuple(args, "nnnnnnOOOOOOOO", &itemsize, &m, &d, &n, &start, &stop,
@@ -423,44 +429,32 @@ static PyObject *seeding_trials(PyObject *Py_UNUSED(self), PyObject *args)
     }
     {
         /* items, item size, floats, writable, optional */
-        const Py_ssize_t spec[S_N][5] = {
+        const BufferSpec specs[S_N] = {
             [S_X] = {n * d, itemsize, 1, 0, 0},     [S_X_SQ] = {n, 8, 1, 0, 0},
             [S_C] = {m * d, itemsize, 1, 0, 0},     [S_C_SQ] = {m, 8, 1, 0, 0},
             [S_CLOSEST] = {n, itemsize, 1, 0, 1},   [S_W] = {n, 8, 1, 0, 0},
             [S_DIST] = {m * n, itemsize, 1, 1, 1},  [S_POTENTIALS] = {m, 8, 1, 1, 0},
         };
-        for (i = 0; i < S_N; i++) {
-            if (!failed && get_buffer(objs[i], &views[i], spec[i][0], spec[i][1],
-                                      (int)spec[i][2], (int)spec[i][3], (int)spec[i][4],
-                                      names[i]) < 0)
-                failed = 1;
-            if (failed)
-                views[i].obj = NULL;
-        }
+        if (get_buffers(objs, views, specs, names, S_N) < 0)
+            return NULL;
     }
-    if (!failed) {
-        SeedFunc f = itemsize == 4 ? seed_f32 : seed_f64;
-        a.X = views[S_X].buf;
-        a.x_sq = (const double *)views[S_X_SQ].buf;
-        a.C = views[S_C].buf;
-        a.c_sq = (const double *)views[S_C_SQ].buf;
-        a.closest = views[S_CLOSEST].buf;
-        a.w = (const double *)views[S_W].buf;
-        a.dist = views[S_DIST].buf;
-        a.m = m;
-        a.d = d;
-        a.n = n;
-        a.start = start;
-        a.stop = stop;
-        Py_BEGIN_ALLOW_THREADS
-        no_memory = f(&a, (double *)views[S_POTENTIALS].buf) < 0;
-        Py_END_ALLOW_THREADS
-    }
-    for (i = 0; i < S_N; i++)
-        if (views[i].obj != NULL)
-            PyBuffer_Release(&views[i]);
-    if (failed)
-        return NULL;
+    f = itemsize == 4 ? seed_f32 : seed_f64;
+    a.X = views[S_X].buf;
+    a.x_sq = (const double *)views[S_X_SQ].buf;
+    a.C = views[S_C].buf;
+    a.c_sq = (const double *)views[S_C_SQ].buf;
+    a.closest = views[S_CLOSEST].buf;
+    a.w = (const double *)views[S_W].buf;
+    a.dist = views[S_DIST].buf;
+    a.m = m;
+    a.d = d;
+    a.n = n;
+    a.start = start;
+    a.stop = stop;
+    Py_BEGIN_ALLOW_THREADS
+    no_memory = f(&a, (double *)views[S_POTENTIALS].buf) < 0;
+    Py_END_ALLOW_THREADS
+    release_buffers(views, S_N);
     if (no_memory)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
