@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from kmeans_xp._kernels import numpy as fast
-from kmeans_xp._kernels import numpy_blocks, numpy_fused, numpy_step, numpy_threads, portable
+from kmeans_xp._kernels import (
+    numpy_blocks,
+    numpy_bounds,
+    numpy_fused,
+    numpy_step,
+    numpy_threads,
+    portable,
+)
 
 
 @pytest.fixture(autouse=True, params=["fused", "numpy-calls"])
@@ -189,16 +196,17 @@ def test_center_update_matches_portable(empty):
     assert (new[2] == C[2]).all() == empty
 
 
-def _labels_handed_to_assign(monkeypatch) -> list:
-    """The ``labels`` argument of every later call of the layout's assign (None: it scores)."""
+def _how_assign_labels(monkeypatch) -> list:
+    """How every later assignment of a row range found its labels: "known" (the last step's,
+    no scores), "bounded" (the last step's where its bounds keep them) or "scored"."""
     seen = []
-    assign = fast._assign
+    assign_range = numpy_step.assign_range
 
-    def recorded(layout, C, labels=None):
-        seen.append(labels)
-        return assign(layout, C, labels)
+    def recorded(start, stop, layout, centers, labels, sqdist, known, prev, bounds):
+        seen.append("known" if known else "bounded" if bounds is not None else "scored")
+        return assign_range(start, stop, layout, centers, labels, sqdist, known, prev, bounds)
 
-    monkeypatch.setattr(fast, "_assign", recorded)
+    monkeypatch.setattr(numpy_step, "assign_range", recorded)
     return seen
 
 
@@ -206,28 +214,52 @@ def _labels_handed_to_assign(monkeypatch) -> list:
 def test_assign_after_a_step_on_the_same_centers_reuses_its_labels(d, k, monkeypatch):
     X, C, w = _data(3000, d, k, np.float32, seed=d + k)
     ws = fast.make_workspace(X, w, k, 700)
-    step = fast.lloyd_step(X, C, w, chunk_rows=700, workspace=ws)
-    seen = _labels_handed_to_assign(monkeypatch)
-    for centers, reused in [(C.copy(), True), (C + np.float32(1e-3), False)]:
+    fast.lloyd_step(X, C, w, chunk_rows=700, workspace=ws)
+    seen = _how_assign_labels(monkeypatch)
+    for centers, how in [(C.copy(), "known"), (C + np.float32(1e-3), "scored")]:
         labels, sqdist = fast.assign(X, centers, chunk_rows=700, workspace=ws)
-        assert (seen.pop() is step.labels) == reused
+        assert seen.pop() == how
         ref_labels, ref_sqdist = portable.assign(X, centers, chunk_rows=700)
         np.testing.assert_array_equal(labels, ref_labels)
         np.testing.assert_allclose(sqdist, ref_sqdist, rtol=1e-6, atol=1e-6)
 
 
-def test_assign_after_a_bounded_step_scores_every_row(monkeypatch):
-    # rows the bounds kept were proven nearest in exact arithmetic, not by the scores that
-    # assign (and predict) compare: their labels are not reused
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("d", "k"), [(40, 5), (6, 40)])
+@pytest.mark.parametrize("whole", [0.0, 2.0])  # blocks scored whole, or only their open rows
+def test_assign_after_a_bounded_step_gives_the_labels_of_scoring(d, k, whole, dtype, monkeypatch):
+    # rows its bounds keep are proven nearer by more than the scores' rounding: the labels and
+    # distances of scoring every row, whether the blocks are scored whole or their open rows
     monkeypatch.setattr(numpy_step, "UPDATE_MAX_CHANGED", 1.0)
     monkeypatch.setattr(numpy_step, "UPDATE_MIN_ROWS", 0)
-    X, C, w = _data(3000, 40, 5, np.float32, seed=3)
-    ws = fast.make_workspace(X, w, 5, 500)
-    last = _steps(fast.lloyd_step, X, C, w, 4, rows=500, workspace=ws)[-1]
-    assert last.sqdist is None
-    seen = _labels_handed_to_assign(monkeypatch)
-    fast.assign(X, ws.last.scored, chunk_rows=500, workspace=ws)
-    assert seen == [None]
+    monkeypatch.setattr(numpy_bounds, "WHOLE_BLOCK_OPEN", whole)
+    X, C, w = _data(3000, d, k, dtype, seed=3)
+    ws = fast.make_workspace(X, w, k, 500)
+    steps = _steps(fast.lloyd_step, X, C, w, 4, rows=500, workspace=ws)
+    assert steps[-1].sqdist is None  # (a bounded step)
+    nonempty = steps[-1].weights > 0
+    means = steps[-1].sums / np.where(nonempty, steps[-1].weights, 1)[:, None]
+    seen = _how_assign_labels(monkeypatch)
+    for centers in [ws.last.scored, np.where(nonempty[:, None], means, ws.last.scored)]:
+        labels, sqdist = fast.assign(X, centers, chunk_rows=500, workspace=ws)
+        assert seen.pop() == "bounded"
+        ref_labels, ref_sqdist = fast.assign(X, centers, chunk_rows=500)
+        np.testing.assert_array_equal(labels, ref_labels)
+        np.testing.assert_array_equal(sqdist, ref_sqdist)
+
+
+def test_bounds_open_every_row_they_do_not_prove_by_more_than_the_rounding():
+    C = _data(10, 8, 3, np.float64)[1]
+    c_sq = np.sum(C * C, axis=1)
+    bounds = numpy_bounds.Bounds(5, C, c_sq, 8, np.float64, None, None)
+    x_sq = np.full(5, 4.0)
+    twice = 2.0 * bounds.coef * (4.0 + bounds.c_max)  # twice the rounding, squared units
+    upper = np.full(5, 2.0)
+    # lower^2 - upper^2: above twice the rounding, below it, negative; then lower below 0
+    lower = np.sqrt(4.0 + np.array([2 * twice, 0.9 * twice, 0.1 * twice, -1.0, 0.0]))
+    lower[4] = -1.0
+    np.testing.assert_array_equal(bounds.open_rows(upper, lower, x_sq), [1, 2, 3, 4])
+    assert lower[4] == 0.0  # (clamped: a distance is never negative)
 
 
 def test_the_transposed_copy_is_exact():

@@ -54,11 +54,7 @@ def assign(
     with a run's ``workspace``, through its layout (X transposed, buffers)."""
     if workspace is None:
         return _assign(Layout(X, C.shape[0], chunk_rows), C)
-    last = workspace.last
-    # the last step scored every row against these very centres (the loop stopped because no
-    # label changed): its labels are the argmin, only the distances are new
-    same = last is not None and last.all_scored and np.array_equal(last.scored, C)
-    return _assign(workspace.layout, C, last.labels if same else None)
+    return _assign(workspace.layout, C, workspace.last)
 
 
 def lloyd_step(

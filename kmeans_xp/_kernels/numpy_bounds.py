@@ -4,10 +4,12 @@ Per row, an upper bound on the distance (not squared) to its centre and a lower 
 distance to any other. After the centres move, a row keeps its centre when its upper bound,
 grown by how far that centre moved, is below its lower bound, shrunk by the largest move of
 the others. The bounds are made from the float scores, widened by those scores' rounding, so
-that they hold for the exact distances: a row they keep is nearest in exact arithmetic, and a
-tie (equal distances) is never kept, so it is scored and goes to the lowest index like
-everywhere else. Steps on duplicate centres neither set nor use bounds (a duplicate's scores
-stand in for its real distances, which no bound would cover).
+that they hold for the exact distances; a row is kept only when they put its centre nearer
+than any other by more than twice that rounding, so that its scores, had it been scored, would
+have picked the same centre. Bounded steps and the final assignment thus give the labels of
+scoring every row, and a tie (equal scores) is never kept: it is scored and goes to the lowest
+index like everywhere else. Steps on duplicate centres neither set nor use bounds (a
+duplicate's scores stand in for its real distances, which no bound would cover).
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ class Bounds:
         self.upper[where] = np.sqrt(sqdist + margin)
         self.lower[where] = np.sqrt(np.maximum(second + x_sq - margin, 0.0))
 
+    def open_rows(self, upper: np.ndarray, lower: np.ndarray, x_sq: np.ndarray) -> np.ndarray:
+        """Indices of the rows whose bounds (``upper``, and ``lower``, clamped at 0 here) do not
+        prove their centre nearer than any other by more than twice the scores' rounding."""
+        np.maximum(lower, 0.0, out=lower)
+        gap = (lower - upper) * (lower + upper)  # lower^2 - upper^2, <= 0 when lower <= upper
+        return np.flatnonzero(gap <= 2.0 * self._margin(x_sq))
+
     def tighten(self, upper, lower, rows, best_sq, second, x_sq):
         """``upper`` and ``lower`` at ``rows`` from their squared distance to the nearest
         centre (``best_sq``) and second-best score (``second``)."""
@@ -91,6 +100,11 @@ def nearest_two(scores: np.ndarray, out: np.ndarray, native: bool) -> tuple[np.n
     return best, np.minimum.reduce(scores, axis=1)
 
 
+# a block whose bounds open more than this fraction of its rows is scored whole, in place: the
+# gather of its open rows would cost more than the product it spares
+WHOLE_BLOCK_OPEN = 0.75
+
+
 def bounded_range(
     start: int,
     stop: int,
@@ -101,27 +115,40 @@ def bounded_range(
     labels: np.ndarray,
     prev: np.ndarray,
     bounds: Bounds,
+    buf: Any,
     native: bool = False,
 ) -> None:
     """Labels of rows ``start:stop`` with Hamerly's bounds: rows the bounds prove to keep their
     centre keep it unscored; the others are scored (ties to the lowest index) and their bounds
-    made tight again. Writes ``labels`` and ``bounds.upper``/``bounds.lower`` there.
-    ``native``: their nearest two found by the compiled loop (see :func:`nearest_two`)."""
+    made tight again. Writes ``labels`` and ``bounds.upper``/``bounds.lower`` there. ``buf``:
+    the range's work arrays (``numpy_blocks.Buffers``, blocks of ``block_rows``).
+    ``native``: their nearest two found by the compiled loop (see :func:`nearest_two`).
+
+    A block whose bounds open most of its rows is scored whole: a kept row's label is then
+    found again (its bounds prove it nearest by more than the scores' rounding), and its
+    bounds are made tight like the others'."""
+    k = centers.k
     for s in range(start, stop, block_rows):
         e = min(s + block_rows, stop)
         kept = prev[s:e]
         upper = bounds.old_upper[s:e] + bounds.shift.take(kept)
         lower = bounds.old_lower[s:e] - bounds.other.take(kept)
-        labels[s:e] = kept
-        open_ = np.flatnonzero(upper >= lower)
-        if open_.size:
-            rows = open_ + s
-            scores = X.take(rows, axis=0) @ centers.minus_2_c.T
-            scores += centers.c_sq
+        open_ = bounds.open_rows(upper, lower, x_sq[s:e])
+        whole = open_.size > WHOLE_BLOCK_OPEN * (e - s)
+        if whole:
+            open_, rows, lab = slice(None), X[s:e], labels[s:e]
+        else:
+            labels[s:e] = kept
+            rows = X.take(open_ + s, axis=0, out=buf.rows[: open_.size])
             lab = np.empty(open_.size, dtype=np.int64)
+        m = rows.shape[0]
+        if m:
+            scores = np.matmul(rows, centers.minus_2_c.T, out=buf.scores[: m * k].reshape(m, k))
+            scores += centers.c_sq
             best, second = nearest_two(scores, lab, native)
-            row_sq = x_sq.take(rows)
-            labels[rows] = lab
+            if not whole:
+                labels[open_ + s] = lab
+            row_sq = x_sq[s:e][open_]
             bounds.tighten(upper, lower, open_, best + row_sq, second, row_sq)
         bounds.upper[s:e] = upper
         bounds.lower[s:e] = lower

@@ -303,7 +303,7 @@ def _range_step(
         block = layout.block_rows(start, stop)
         bounded_range(
             start, stop, layout.X, block, centers, layout.x_sq, labels, prev, bounds,
-            layout.native_sums,
+            layout.buffers(start, stop), layout.native_sums,
         )  # fmt: skip
         x_sq = layout.x_sq[start:stop]
         norms = np.bincount(labels[start:stop], x_sq if unit else x_sq * wr, minlength=layout.k)
@@ -411,10 +411,18 @@ def by_row_range(start, stop, layout, centers, labels, sqdist, w, first, acc, bo
             acc.add(rows, labels[s:e], w[s:e], buf)
 
 
-def assign_range(start, stop, layout, centers, labels, sqdist, known):
-    """Rows ``start:stop``: labels (unless ``known``: they are in ``labels`` already) and the
-    exact squared distances to their centres."""
+def assign_range(start, stop, layout, centers, labels, sqdist, known, prev, bounds):
+    """Rows ``start:stop``: labels (unless ``known``: they are in ``labels`` already; with
+    ``bounds``, the labels ``prev`` where they prove them nearest) and the exact squared
+    distances to their centres."""
     X = layout.X
+    if bounds is not None:
+        block = layout.block_rows(start, stop)
+        bounded_range(
+            start, stop, X, block, centers, layout.x_sq, labels, prev, bounds,
+            layout.buffers(start, stop), layout.native_sums,
+        )  # fmt: skip
+        known = True
     if layout.fused:
         xt = layout.xt if layout.xt_filled else None
         C = np.ascontiguousarray(centers.C, dtype=X.dtype)
@@ -437,15 +445,24 @@ def assign_range(start, stop, layout, centers, labels, sqdist, known):
 
 
 def assign(
-    layout: Layout, C: np.ndarray, labels: np.ndarray | None = None
+    layout: Layout, C: np.ndarray, last: StepState | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and exact squared distances of every row; given the ``labels`` that the run's
-    last step found for ``C`` already, only the distances."""
+    """Labels and exact squared distances of every row. With the run's ``last`` step: when it
+    scored every row against these very centres (the loop stopped because no label changed),
+    its labels are the argmin and only the distances are new; when it left bounds (by row),
+    rows they prove to keep their label are not scored (as in a bounded step)."""
     n = layout.X.shape[0]
-    known = labels is not None
-    if not known:
-        labels = np.empty(n, dtype=np.int64)
-    sqdist = np.empty(n, dtype=layout.X.dtype)
     centers = Centers(C, layout.X.dtype, layout.by_cluster)
-    numpy_threads.map_ranges(layout.ranges, assign_range, layout, centers, labels, sqdist, known)
+    known = last is not None and last.all_scored and np.array_equal(last.scored, C)
+    prev = bounds = None
+    if known:
+        labels = last.labels
+    else:
+        labels = np.empty(n, dtype=np.int64)
+        if last is not None and last.bounds is not None and not centers.duplicates:
+            prev = last.labels
+            bounds = Bounds(n, C, centers.c_sq, layout.d, layout.X.dtype, last.bounds, last.scored)
+    sqdist = np.empty(n, dtype=layout.X.dtype)
+    args = (layout, centers, labels, sqdist, known, prev, bounds)
+    numpy_threads.map_ranges(layout.ranges, assign_range, *args)
     return labels, sqdist
