@@ -9,8 +9,9 @@ from setuptools import Extension, setup
 if sys.platform == "win32":
     flags = ["/O2", "/fp:precise"]
 else:
-    # no fused multiply-adds: the scores round the same in every vector width and on every CPU
-    flags = ["-O3", "-ffp-contract=off", "-fno-math-errno"]
+    # no fused multiply-adds: the scores round the same in every vector width and on every CPU;
+    # POSIX threads for the module's own worker threads (_thread_pool.h)
+    flags = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
 
 setup(
     ext_modules=[
@@ -23,8 +24,10 @@ setup(
                 "kmeans_xp/_kernels/_row_min_body.h",
                 "kmeans_xp/_kernels/_seeding_body.h",
                 "kmeans_xp/_kernels/_fused_step_instance.h",
+                "kmeans_xp/_kernels/_thread_pool.h",
             ],
             extra_compile_args=flags,
+            extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
             optional=True,
         )
     ]

@@ -129,6 +129,10 @@ def test_a_fit_gives_the_numpy_call_paths_answer(monkeypatch):
 
 def _call(**changes):
     """The compiled entry point on a valid small problem, with ``changes`` to its arguments."""
+    return numpy_fused._fused_step.fused_range(*_call_args(**changes).values())
+
+
+def _call_args(**changes) -> dict:
     X, C = _data(40, 3, 4, np.float32)
     args = {
         "itemsize": 4,
@@ -154,7 +158,7 @@ def _call(**changes):
         "known": False,
     }
     args.update(changes)
-    return numpy_fused._fused_step.fused_range(*args.values())
+    return args
 
 
 @built
@@ -330,12 +334,16 @@ def test_float32_seeding_trials_are_the_same_in_the_plain_build():
 
 
 def _seed_call(**changes):
+    return numpy_fused._fused_step.seeding_trials(*_seed_call_args(**changes).values())
+
+
+def _seed_call_args(**changes) -> dict:
     X, x_sq, C, closest, w = _trials_data(40, 3, 2, np.float32)
     args = dict(itemsize=4, m=2, d=3, n=40, start=0, stop=40, X=X, x_sq=x_sq, C=C,
                 c_sq=np.vecdot(C, C).astype(np.float64), closest=closest, w=w,
                 dist=np.zeros((2, 40), np.float32), potentials=np.zeros(2))  # fmt: skip
     args.update(changes)
-    return numpy_fused._fused_step.seeding_trials(*args.values())
+    return args
 
 
 @built
@@ -362,3 +370,122 @@ def test_k_means_plus_plus_draws_the_same_rows_with_the_loop_off(monkeypatch):
     got = kmeans_xp.kmeans_plusplus(X, 40, random_state=0)[1]
     monkeypatch.setattr(numpy_fused, "ENABLED", False)
     np.testing.assert_array_equal(kmeans_xp.kmeans_plusplus(X, 40, random_state=0)[1], got)
+
+
+# ---------------------------------------------------------------- the module's own threads
+
+
+def _fit_labels(X, k=16):
+    return kmeans_xp.KMeans(k, n_init=1, max_iter=8, tol=0.0, random_state=0).fit(X).labels_
+
+
+def _threads(monkeypatch, n):
+    monkeypatch.setattr(numpy_threads, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(numpy_threads, "n_threads", lambda: n)
+
+
+@built
+def test_a_batch_gives_each_call_its_own_result():
+    calls = [tuple(_seed_call_args(start=s, stop=s + 10).values()) for s in range(0, 40, 10)]
+    assert numpy_fused._fused_step.seeding_ranges(4, calls) == [None] * 4
+    one = [np.zeros(2) for _ in calls]
+    for call, potentials in zip(calls, one, strict=True):
+        numpy_fused._fused_step.seeding_trials(*call[:-1], potentials)
+    for call, potentials in zip(calls, one, strict=True):
+        np.testing.assert_array_equal(call[-1], potentials)
+
+
+@built
+def test_a_batch_with_a_bad_call_raises_and_holds_no_buffer():
+    import sys
+
+    good = tuple(_seed_call_args().values())
+    bad = tuple(_seed_call_args(stop=41).values())
+    arrays = [a for a in good if isinstance(a, np.ndarray)]
+    held = [sys.getrefcount(a) for a in arrays]  # (a buffer taken holds a reference)
+    for calls in ([good, bad, good], [bad, good]):
+        with pytest.raises(ValueError, match=r"rows 0:41 of 40"):
+            numpy_fused._fused_step.seeding_ranges(2, calls)
+    assert [sys.getrefcount(a) for a in arrays] == held
+    with pytest.raises(TypeError, match="calls: expected a list of argument tuples"):
+        numpy_fused._fused_step.fused_ranges(2, 3)
+    out_of_range = np.full(40, 7, np.int64)
+    fine = tuple(_call_args().values())
+    wrong = tuple(_call_args(prev=out_of_range, delta=True).values())
+    with pytest.raises(ValueError, match=r"a label is outside 0\.\.3"):
+        numpy_fused._fused_step.fused_ranges(2, [fine, wrong, fine])
+
+
+@built
+def test_threads_of_the_module_give_the_one_thread_labels(monkeypatch):
+    X, _ = kmeans_xp.make_blobs(20_000, 16, centers=16, random_state=0, dtype=np.float32)
+    _threads(monkeypatch, 1)
+    one = _fit_labels(X)
+    for n in (2, 5):
+        _threads(monkeypatch, n)
+        np.testing.assert_array_equal(_fit_labels(X), one)
+    # where the module has no threads of its own (Windows), numpy_threads' workers serve
+    monkeypatch.setattr(numpy_fused, "_fused_step", _WithoutPool(numpy_fused._fused_step))
+    np.testing.assert_array_equal(_fit_labels(X), one)
+
+
+class _WithoutPool:
+    """The compiled module as it is built without threads of its own."""
+
+    POOL = 0
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        if name.endswith("_ranges"):  # (there, they run their calls one after another)
+
+            def serial(*args):
+                raise AssertionError(f"{name} called without a pool")
+
+            return serial
+        return getattr(self._module, name)
+
+
+@built
+def test_fits_on_several_python_threads_at_once_give_their_own_labels(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _threads(monkeypatch, 2)
+    data = [
+        kmeans_xp.make_blobs(20_000, 16, centers=16, random_state=s, dtype=np.float32)[0]
+        for s in range(4)
+    ]
+    alone = [_fit_labels(X) for X in data]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(_fit_labels, data * 2))
+    for got, expected in zip(together, alone * 2, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+_FORKED = """
+import multiprocessing as mp, numpy as np, kmeans_xp
+from kmeans_xp._kernels import numpy_threads
+numpy_threads.PARALLEL_MIN_WORK = 0
+X = kmeans_xp.make_blobs(20_000, 16, centers=16, random_state=0, dtype=np.float32)[0]
+def labels(_=None):
+    return kmeans_xp.KMeans(16, n_init=1, max_iter=8, tol=0.0, random_state=0).fit(X).labels_
+parent = labels()  # (the module's threads started in the parent)
+with mp.get_context("fork").Pool(2) as pool:
+    children = pool.map(labels, range(2))
+assert all((c == parent).all() for c in children)
+print("ok")
+"""
+
+
+@built
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_forked_child_starts_threads_of_its_own():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -197,16 +197,17 @@ def test_center_update_matches_portable(empty):
 
 
 def _how_assign_labels(monkeypatch) -> list:
-    """How every later assignment of a row range found its labels: "known" (the last step's,
-    no scores), "bounded" (the last step's where its bounds keep them) or "scored"."""
+    """How every later assignment found its labels: "known" (the last step's, no scores),
+    "bounded" (the last step's where its bounds keep them) or "scored"."""
     seen = []
-    assign_range = numpy_step.assign_range
+    plan = numpy_step.assignment_plan
 
-    def recorded(start, stop, layout, centers, labels, sqdist, known, prev, bounds):
+    def recorded(layout, centers, last):
+        known, prev, bounds = plan(layout, centers, last)
         seen.append("known" if known else "bounded" if bounds is not None else "scored")
-        return assign_range(start, stop, layout, centers, labels, sqdist, known, prev, bounds)
+        return known, prev, bounds
 
-    monkeypatch.setattr(numpy_step, "assign_range", recorded)
+    monkeypatch.setattr(numpy_step, "assignment_plan", recorded)
     return seen
 
 

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_thread_pool.h"
+
 /* rows scored together: their scores, labels and X's columns stay in the L1 cache */
 #define FUSED_BLOCK 256
 /* the exact distances of rows of at most FUSED_COLUMNS_D features are taken from the block's
@@ -255,6 +257,92 @@ static int get_buffers(PyObject **objs, Py_buffer *views, const BufferSpec *spec
     return 0;
 }
 
+/* An entry point's work in three parts, so that one call can run several of them on the
+ * module's threads: its arguments checked and its buffers taken (with the GIL), the loop
+ * (without), the buffers released and the result built (with). */
+typedef struct {
+    size_t size;                               /* of the job's struct */
+    int (*prepare)(PyObject *args, void *job); /* -1: exception set, nothing held */
+    void (*compute)(void *job);
+    PyObject *(*finish)(void *job);            /* releases what prepare took */
+} JobKind;
+
+static PyObject *run_one(const JobKind *kind, PyObject *args)
+{
+    void *job = PyMem_Malloc(kind->size);
+    PyObject *result = NULL;
+    if (job == NULL)
+        return PyErr_NoMemory();
+    if (kind->prepare(args, job) == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        kind->compute(job);
+        Py_END_ALLOW_THREADS
+        result = kind->finish(job);
+    }
+    PyMem_Free(job);
+    return result;
+}
+
+typedef struct {
+    const JobKind *kind;
+    char *jobs;
+} JobBatch;
+
+static void run_part(void *ctx, Py_ssize_t part)
+{
+    const JobBatch *batch = (const JobBatch *)ctx;
+    batch->kind->compute(batch->jobs + part * batch->kind->size);
+}
+
+/* args (threads, calls): every call's job prepared, all run on up to `threads` threads, then
+ * each finished; a list of the results, or NULL with the first failure's exception. */
+static PyObject *run_many(const JobKind *kind, PyObject *args)
+{
+    int threads;
+    PyObject *calls, *seq, *results = NULL;
+    Py_ssize_t n, i, ready = 0;
+    JobBatch batch = {kind, NULL};
+
+    if (!PyArg_ParseTuple(args, "iO", &threads, &calls))
+        return NULL;
+    seq = PySequence_Fast(calls, "calls: expected a list of argument tuples");
+    if (seq == NULL)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    batch.jobs = (char *)PyMem_Calloc(n > 0 ? (size_t)n : 1, kind->size);
+    if (batch.jobs == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (; ready < n; ready++)
+        if (kind->prepare(PySequence_Fast_GET_ITEM(seq, ready), batch.jobs + ready * kind->size))
+            break;
+    if (ready == n) {
+        Py_BEGIN_ALLOW_THREADS
+        pool_run(threads, n, run_part, &batch);
+        Py_END_ALLOW_THREADS
+        results = PyList_New(n);
+    }
+    for (i = 0; i < ready; i++) { /* every job finished, whatever failed */
+        PyObject *r;
+        if (results == NULL) { /* (keeping the exception that stopped the batch) */
+            PyObject *type, *value, *trace;
+            PyErr_Fetch(&type, &value, &trace);
+            Py_XDECREF(kind->finish(batch.jobs + i * kind->size));
+            PyErr_Restore(type, value, trace);
+            continue;
+        }
+        r = kind->finish(batch.jobs + i * kind->size);
+        if (r == NULL)
+            Py_CLEAR(results);
+        else
+            PyList_SET_ITEM(results, i, r);
+    }
+    PyMem_Free(batch.jobs);
+    Py_DECREF(seq);
+    return results;
+}
+
 enum { XT, XT_OUT, XMAT, MINUS_2_C, C_SQ, CENTERS, W, PREV, LABELS, SQDIST, SUMS, WEIGHTS,
        COUNTS, N_BUFFERS };
 static const char *const buffer_names[N_BUFFERS] = {
@@ -269,30 +357,39 @@ PyDoc_STRVAR(fused_range_doc,
 "Rows start:stop of a Lloyd step or an assignment (see numpy_fused.py). Every buffer but X\n"
 "and labels may be None (minus_2_c and c_sq only with known labels).");
 
-static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
+typedef struct {
+    FusedArgs a;
+    FusedTotals out;
+    Py_ssize_t itemsize;
+    Py_buffer views[N_BUFFERS];
+} FusedJob;
+
+/* fused_range's arguments checked and taken into job (its buffers held); on a failure, -1
+ * with the exception set and nothing held. */
+static int fused_prepare(PyObject *args, void *job_)
 {
+    FusedJob *job = (FusedJob *)job_;
+    FusedArgs *a = &job->a;
+    Py_buffer *views = job->views;
     Py_ssize_t itemsize, k, d, ld, start, stop;
     PyObject *objs[N_BUFFERS];
     int delta, known;
-    Py_buffer views[N_BUFFERS];
-    FusedArgs a;
-    FusedTotals out = {0.0, 0.0, 0, 0, 0};
 
     if (!PyArg_ParseTuple(args, "nnnnnnOOOOOOOOOOOOOpp", &itemsize, &k, &d, &ld, &start,
                           &stop, &objs[XT], &objs[XT_OUT], &objs[XMAT], &objs[MINUS_2_C],
                           &objs[C_SQ], &objs[CENTERS], &objs[W], &objs[PREV], &objs[LABELS],
                           &objs[SQDIST], &objs[SUMS], &objs[WEIGHTS], &objs[COUNTS], &delta,
                           &known))
-        return NULL;
+        return -1;
     if (itemsize != 4 && itemsize != 8) {
         PyErr_Format(PyExc_ValueError, "itemsize is %zd, expected 4 or 8", itemsize);
-        return NULL;
+        return -1;
     }
     if (k < 1 || d < 1 || start < 0 || stop < start || ld < stop) {
         PyErr_Format(PyExc_ValueError,
                      "k=%zd, d=%zd, rows %zd:%zd of %zd: expected k, d >= 1 and "
                      "0 <= start <= stop <= ld", k, d, start, stop, ld);
-        return NULL;
+        return -1;
     }
     if ((objs[SUMS] == Py_None) != (objs[WEIGHTS] == Py_None)
         || (objs[SUMS] == Py_None) != (objs[COUNTS] == Py_None)
@@ -304,7 +401,7 @@ static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
                         "expected sums, weights and counts all or none; prev and sums with "
                         "delta; minus_2_c and c_sq unless known; C with sqdist; xt with "
                         "xt_out");
-        return NULL;
+        return -1;
     }
     {
         /* what each buffer must hold: items, item size, floats, writable, optional */
@@ -318,42 +415,69 @@ static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
             [COUNTS] = {k, 8, 0, 1, 1},
         };
         if (get_buffers(objs, views, specs, buffer_names, N_BUFFERS) < 0)
-            return NULL;
+            return -1;
     }
-    a.xt = views[XT].buf;
-    a.xt_out = views[XT_OUT].buf;
-    a.X = views[XMAT].buf;
-    a.minus_2_c = views[MINUS_2_C].buf;
-    a.c_sq = views[C_SQ].buf;
-    a.C = views[CENTERS].buf;
-    a.w = views[W].buf;
-    a.prev = (const int64_t *)views[PREV].buf;
-    a.labels = (int64_t *)views[LABELS].buf;
-    a.sqdist = views[SQDIST].buf;
-    a.sums = (double *)views[SUMS].buf;
-    a.weights = (double *)views[WEIGHTS].buf;
-    a.counts = (int64_t *)views[COUNTS].buf;
-    a.delta = delta;
-    a.known = known;
-    a.k = k;
-    a.d = d;
-    a.ld = ld;
-    a.start = start;
-    a.stop = stop;
-    Py_BEGIN_ALLOW_THREADS
-    if (itemsize == 4)
-        range_f32(&a, &out);
-    else
-        range_f64(&a, &out);
-    Py_END_ALLOW_THREADS
-    release_buffers(views, N_BUFFERS);
-    if (out.no_memory)
+    a->xt = views[XT].buf;
+    a->xt_out = views[XT_OUT].buf;
+    a->X = views[XMAT].buf;
+    a->minus_2_c = views[MINUS_2_C].buf;
+    a->c_sq = views[C_SQ].buf;
+    a->C = views[CENTERS].buf;
+    a->w = views[W].buf;
+    a->prev = (const int64_t *)views[PREV].buf;
+    a->labels = (int64_t *)views[LABELS].buf;
+    a->sqdist = views[SQDIST].buf;
+    a->sums = (double *)views[SUMS].buf;
+    a->weights = (double *)views[WEIGHTS].buf;
+    a->counts = (int64_t *)views[COUNTS].buf;
+    a->delta = delta;
+    a->known = known;
+    a->k = k;
+    a->d = d;
+    a->ld = ld;
+    a->start = start;
+    a->stop = stop;
+    memset(&job->out, 0, sizeof(job->out));
+    job->itemsize = itemsize;
+    return 0;
+}
+
+static void fused_compute(void *job_)
+{
+    FusedJob *job = (FusedJob *)job_;
+    (job->itemsize == 4 ? range_f32 : range_f64)(&job->a, &job->out);
+}
+
+/* The job's buffers released; its totals, or NULL with the exception set. */
+static PyObject *fused_finish(void *job_)
+{
+    FusedJob *job = (FusedJob *)job_;
+    release_buffers(job->views, N_BUFFERS);
+    if (job->out.no_memory)
         return PyErr_NoMemory();
-    if (out.bad_label) {
-        PyErr_Format(PyExc_ValueError, "a label is outside 0..%zd", k - 1);
+    if (job->out.bad_label) {
+        PyErr_Format(PyExc_ValueError, "a label is outside 0..%zd", job->a.k - 1);
         return NULL;
     }
-    return Py_BuildValue("ddn", out.best_total, out.norms_total, out.n_changed);
+    return Py_BuildValue("ddn", job->out.best_total, job->out.norms_total, job->out.n_changed);
+}
+
+static const JobKind fused_kind = {sizeof(FusedJob), fused_prepare, fused_compute, fused_finish};
+
+static PyObject *fused_range(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return run_one(&fused_kind, args);
+}
+
+PyDoc_STRVAR(fused_ranges_doc,
+"fused_ranges(threads, calls) -> [(best_total, norms_total, n_changed), ...]\n"
+"\n"
+"fused_range(*args) for each args of calls (a list of tuples), on up to threads threads of\n"
+"the module's own (see _thread_pool.h), without the GIL; the results in the calls' order.");
+
+static PyObject *fused_ranges(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return run_many(&fused_kind, args);
 }
 
 PyDoc_STRVAR(row_min_doc,
@@ -404,28 +528,37 @@ PyDoc_STRVAR(seeding_trials_doc,
 "unless dist is None, writes the minima into dist (m x n), without the GIL. closest may be\n"
 "None (no centre yet).");
 
-static PyObject *seeding_trials(PyObject *Py_UNUSED(self), PyObject *args)
+enum { S_X, S_X_SQ, S_C, S_C_SQ, S_CLOSEST, S_W, S_DIST, S_POTENTIALS, S_N };
+
+typedef struct {
+    SeedArgs a;
+    SeedFunc f;
+    double *potentials;
+    int no_memory;
+    Py_buffer views[S_N];
+} SeedJob;
+
+/* seeding_trials's arguments checked and taken into job, as fused_prepare. */
+static int seeding_prepare(PyObject *args, void *job_)
 {
-    enum { S_X, S_X_SQ, S_C, S_C_SQ, S_CLOSEST, S_W, S_DIST, S_POTENTIALS, S_N };
     static const char *const names[S_N] = {"X", "x_sq", "C", "c_sq", "closest", "w", "dist",
                                            "potentials"};
+    SeedJob *job = (SeedJob *)job_;
+    SeedArgs *a = &job->a;
+    Py_buffer *views = job->views;
     Py_ssize_t itemsize, m, d, n, start, stop;
     PyObject *objs[S_N];
-    Py_buffer views[S_N];
-    int no_memory;
-    SeedFunc f;
-    SeedArgs a;
 
     if (!PyArg_ParseTuple(args, "nnnnnnOOOOOOOO", &itemsize, &m, &d, &n, &start, &stop,
                           &objs[S_X], &objs[S_X_SQ], &objs[S_C], &objs[S_C_SQ],
                           &objs[S_CLOSEST], &objs[S_W], &objs[S_DIST], &objs[S_POTENTIALS]))
-        return NULL;
+        return -1;
     if ((itemsize != 4 && itemsize != 8) || m < 1 || d < 1 || start < 0 || stop < start
         || n < stop) {
         PyErr_Format(PyExc_ValueError,
                      "itemsize=%zd, m=%zd, d=%zd, rows %zd:%zd of %zd: expected 4 or 8, "
                      "m, d >= 1 and 0 <= start <= stop <= n", itemsize, m, d, start, stop, n);
-        return NULL;
+        return -1;
     }
     {
         /* items, item size, floats, writable, optional */
@@ -436,34 +569,65 @@ static PyObject *seeding_trials(PyObject *Py_UNUSED(self), PyObject *args)
             [S_DIST] = {m * n, itemsize, 1, 1, 1},  [S_POTENTIALS] = {m, 8, 1, 1, 0},
         };
         if (get_buffers(objs, views, specs, names, S_N) < 0)
-            return NULL;
+            return -1;
     }
-    f = itemsize == 4 ? seed_f32 : seed_f64;
-    a.X = views[S_X].buf;
-    a.x_sq = (const double *)views[S_X_SQ].buf;
-    a.C = views[S_C].buf;
-    a.c_sq = (const double *)views[S_C_SQ].buf;
-    a.closest = views[S_CLOSEST].buf;
-    a.w = (const double *)views[S_W].buf;
-    a.dist = views[S_DIST].buf;
-    a.m = m;
-    a.d = d;
-    a.n = n;
-    a.start = start;
-    a.stop = stop;
-    Py_BEGIN_ALLOW_THREADS
-    no_memory = f(&a, (double *)views[S_POTENTIALS].buf) < 0;
-    Py_END_ALLOW_THREADS
-    release_buffers(views, S_N);
-    if (no_memory)
+    job->f = itemsize == 4 ? seed_f32 : seed_f64;
+    a->X = views[S_X].buf;
+    a->x_sq = (const double *)views[S_X_SQ].buf;
+    a->C = views[S_C].buf;
+    a->c_sq = (const double *)views[S_C_SQ].buf;
+    a->closest = views[S_CLOSEST].buf;
+    a->w = (const double *)views[S_W].buf;
+    a->dist = views[S_DIST].buf;
+    a->m = m;
+    a->d = d;
+    a->n = n;
+    a->start = start;
+    a->stop = stop;
+    job->potentials = (double *)views[S_POTENTIALS].buf;
+    job->no_memory = 0;
+    return 0;
+}
+
+static void seeding_compute(void *job_)
+{
+    SeedJob *job = (SeedJob *)job_;
+    job->no_memory = job->f(&job->a, job->potentials) < 0;
+}
+
+static PyObject *seeding_finish(void *job_)
+{
+    SeedJob *job = (SeedJob *)job_;
+    release_buffers(job->views, S_N);
+    if (job->no_memory)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
+}
+
+static const JobKind seeding_kind = {sizeof(SeedJob), seeding_prepare, seeding_compute,
+                                     seeding_finish};
+
+static PyObject *seeding_trials(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return run_one(&seeding_kind, args);
+}
+
+PyDoc_STRVAR(seeding_ranges_doc,
+"seeding_ranges(threads, calls) -> [None, ...]\n"
+"\n"
+"seeding_trials(*args) for each args of calls, on up to threads threads, as fused_ranges.");
+
+static PyObject *seeding_ranges(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return run_many(&seeding_kind, args);
 }
 
 static PyMethodDef methods[] = {
     {"fused_range", fused_range, METH_VARARGS, fused_range_doc},
     {"row_min", row_min, METH_VARARGS, row_min_doc},
     {"seeding_trials", seeding_trials, METH_VARARGS, seeding_trials_doc},
+    {"fused_ranges", fused_ranges, METH_VARARGS, fused_ranges_doc},
+    {"seeding_ranges", seeding_ranges, METH_VARARGS, seeding_ranges_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -499,8 +663,16 @@ PyMODINIT_FUNC PyInit__fused_step(void)
         }
     }
 #endif
-    /* which build of the loop runs: in benchmark records and test reports */
-    if (mod != NULL && PyModule_AddStringConstant(mod, "INSTRUCTIONS", isa) < 0) {
+    if (mod == NULL)
+        return NULL;
+    if (pool_init() < 0) {
+        Py_DECREF(mod);
+        return PyErr_NoMemory();
+    }
+    /* which build of the loop runs (in benchmark records and test reports), and whether the
+     * *_ranges entry points run their calls on threads of their own */
+    if (PyModule_AddStringConstant(mod, "INSTRUCTIONS", isa) < 0
+        || PyModule_AddIntConstant(mod, "POOL", POOL) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

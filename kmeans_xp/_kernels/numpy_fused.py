@@ -8,6 +8,11 @@ row in one pass (:func:`row_min`) and the scatter of the rows into the sums
 (:func:`sums_range`). k-means++ takes a third: its trials of candidate centres, in one pass
 over the rows (:func:`seeding_trials`).
 
+Each of these runs on every row range of a step (one per worker thread) in one call: the
+module's own threads (``_thread_pool.h``, ``POOL``) take the ranges, and wait for the next
+call spinning, so that a step hands its ranges over in microseconds; where the module has no
+threads of its own (Windows), the worker threads of ``numpy_threads`` do.
+
 The compiled module is built when the package is installed with a C compiler at hand
 (``setup.py``; an optional extension). Without it, or with ``KMEANS_XP_FUSED=0`` in the
 environment, or ``ENABLED = False`` here, the NumPy step takes its NumPy-call path, which gives
@@ -46,9 +51,18 @@ def seeding_applies(X: np.ndarray, C: np.ndarray) -> bool:
     return applies(X) and C.dtype == X.dtype
 
 
-def fused_range(
-    start: int,
-    stop: int,
+def _run(single, batch, calls: list[tuple]) -> list:
+    """``single(*call)`` for each call, one per worker thread: in one ``batch`` call on the
+    module's threads when it has them, else on ``numpy_threads``' workers."""
+    if len(calls) == 1:
+        return [single(*calls[0])]
+    if _fused_step.POOL:
+        return batch(len(calls), calls)
+    return map_ranges([(i, i + 1) for i in range(len(calls))], lambda i, _: single(*calls[i]))
+
+
+def fused_ranges(
+    ranges: list[tuple[int, int]],
     X: np.ndarray,
     xt: np.ndarray | None,
     fill: bool,
@@ -58,10 +72,11 @@ def fused_range(
     prev: np.ndarray | None,
     labels: np.ndarray,
     delta: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int]:
-    """Rows ``start:stop`` of a step: their labels written to ``labels`` (int64) and, when
-    ``fill``, their columns of ``xt`` (X transposed, d or more x n) from X. Returns the float64
-    sums (k x d) and weights (k,) and the int64 counts of the range's rows of positive weight
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int]]:
+    """The row ranges ``start:stop`` of a step, each on a thread of its own: their labels
+    written to ``labels`` (int64) and, when ``fill``, their columns of ``xt`` (X transposed, d
+    or more x n) from X. Returns, per range, the float64 sums (k x d) and weights (k,) and the
+    int64 counts of the range's rows of positive weight
     (``delta``: of those that changed cluster, + for the new one and - for the old), the sum of
     w times the best score (``||c||^2 - 2 x.c``), the sum of w ||x||^2 (0 unless ``fill``),
     and how many rows of positive weight changed label (0 without ``prev``).
@@ -70,14 +85,14 @@ def fused_range(
     weight is 1, else of X's dtype; ``prev`` int64 or None; every array C-contiguous, the
     centres' arrays of X's dtype."""
     k, d = minus_2_c.shape
-    sums = np.zeros((k, d), dtype=np.float64)
-    weights = np.zeros(k, dtype=np.float64)
-    counts = np.zeros(k, dtype=np.int64)
-    best_total, norms_total, changed = _fused_step.fused_range(
-        X.dtype.itemsize, k, d, X.shape[0], start, stop, xt, xt if fill else None, X,
-        minus_2_c, c_sq, None, w, prev, labels, None, sums, weights, counts, delta, False,
-    )  # fmt: skip
-    return sums, weights, counts, best_total, norms_total, changed
+    outs = [(np.zeros((k, d)), np.zeros(k), np.zeros(k, dtype=np.int64)) for _ in ranges]
+    calls = [
+        (X.dtype.itemsize, k, d, X.shape[0], start, stop, xt, xt if fill else None, X,
+         minus_2_c, c_sq, None, w, prev, labels, None, *out, delta, False)
+        for (start, stop), out in zip(ranges, outs, strict=True)
+    ]  # fmt: skip
+    totals = _run(_fused_step.fused_range, _fused_step.fused_ranges, calls)
+    return [(*out, *t) for out, t in zip(outs, totals, strict=True)]
 
 
 def sums_range(
@@ -91,7 +106,7 @@ def sums_range(
     delta: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The sums of rows ``start:stop`` labelled already (``labels``, int64): what
-    :func:`fused_range` returns of them but the scores' and norms' totals. The compiled loop's
+    :func:`fused_ranges` returns of them but the scores' and norms' totals. The compiled loop's
     scatter into float64 totals, for the steps that score rows through NumPy (row-major)."""
     d = X.shape[1]
     sums = np.zeros((k, d), dtype=np.float64)
@@ -118,9 +133,8 @@ def row_min(
     _fused_step.row_min(scores.dtype.itemsize, m, k, scores, labels, best, second)
 
 
-def assign_range(
-    start: int,
-    stop: int,
+def assign_ranges(
+    ranges: list[tuple[int, int]],
     X: np.ndarray,
     xt: np.ndarray | None,
     C: np.ndarray,
@@ -130,14 +144,17 @@ def assign_range(
     sqdist: np.ndarray,
     known: bool,
 ) -> None:
-    """Rows ``start:stop``: their labels written to ``labels`` (unless ``known``: read from
-    it) and their squared distances ``sum((x - c)^2)`` to ``C[label]`` to ``sqdist`` (X's
-    dtype), each square rounded, then added in feature order."""
+    """The row ranges ``start:stop``, each on a thread of its own: their labels written to
+    ``labels`` (unless ``known``: read from it) and their squared distances
+    ``sum((x - c)^2)`` to ``C[label]`` to ``sqdist`` (X's dtype), each square rounded, then
+    added in feature order."""
     k, d = minus_2_c.shape
-    _fused_step.fused_range(
-        X.dtype.itemsize, k, d, X.shape[0], start, stop, xt, None, X, minus_2_c, c_sq, C,
-        None, None, labels, sqdist, None, None, None, False, known,
-    )  # fmt: skip
+    calls = [
+        (X.dtype.itemsize, k, d, X.shape[0], start, stop, xt, None, X, minus_2_c, c_sq, C,
+         None, None, labels, sqdist, None, None, None, False, known)
+        for start, stop in ranges
+    ]  # fmt: skip
+    _run(_fused_step.fused_range, _fused_step.fused_ranges, calls)
 
 
 def seeding_trials(
@@ -162,16 +179,13 @@ def seeding_trials(
     if closest is not None:
         closest = np.ascontiguousarray(closest, dtype=X.dtype)
     dist = np.empty((m, n), dtype=X.dtype) if keep else None
-
-    def trial_range(start: int, stop: int) -> np.ndarray:
-        potentials = np.zeros(m, dtype=np.float64)
-        _fused_step.seeding_trials(
-            X.dtype.itemsize, m, d, n, start, stop, X, x_sq, Ca, c_sq, closest, w, dist,
-            potentials,
-        )  # fmt: skip
-        return potentials
-
-    parts = map_ranges(row_ranges(n, m, d), trial_range)
+    ranges = row_ranges(n, m, d)
+    parts = [np.zeros(m, dtype=np.float64) for _ in ranges]
+    calls = [
+        (X.dtype.itemsize, m, d, n, start, stop, X, x_sq, Ca, c_sq, closest, w, dist, part)
+        for (start, stop), part in zip(ranges, parts, strict=True)
+    ]
+    _run(_fused_step.seeding_trials, _fused_step.seeding_ranges, calls)
     potentials = parts[0]
     for part in parts[1:]:
         potentials += part

@@ -217,8 +217,11 @@ def step(
         layout.xt[layout.d] = 1.0
     elif not layout.by_cluster and layout.x_sq is None:
         layout.x_sq = np.empty(n, dtype=X.dtype)
-    args = (layout, path, centers, labels, sqdist, w, unit, positive, prev_labels, first, bounds)
-    parts: list[RangeResult] = numpy_threads.map_ranges(layout.ranges, _range_step, *args)
+    if layout.fused:  # (cluster-major: the only paths it takes)
+        parts = fused_cluster_ranges(layout, centers, labels, w, unit, prev_labels, first, update)
+    else:
+        args = (layout, path, centers, labels, sqdist, w, unit, positive, prev_labels, first)
+        parts = numpy_threads.map_ranges(layout.ranges, _range_step, *args, bounds)
     layout.xt_filled = layout.xt is not None
 
     n_changed = n if prev_labels is None else _total([p.n_changed for p in parts])
@@ -290,10 +293,6 @@ def _range_step(
     update = path in (BY_CLUSTER_UPDATE, BY_ROW_UPDATE, BOUNDED)
     acc = None if update or layout.native_sums else layout.new_sums(unit)
     wr = w[start:stop]
-    if layout.fused:  # (cluster-major: the only paths it takes)
-        return fused_cluster_range(
-            start, stop, layout, centers, labels, w, unit, prev, first, update
-        )
     if path in (BY_CLUSTER, BY_CLUSTER_UPDATE):
         best_total, norms_total = by_cluster_range(
             start, stop, layout, centers, labels, w, unit, first, acc
@@ -340,22 +339,25 @@ def _range_step(
     return result
 
 
-def fused_cluster_range(start, stop, layout, centers, labels, w, unit, prev, first, update):
-    """Rows ``start:stop`` scored cluster-major by the compiled loop (``numpy_fused``):
-    labels written, and the range's sums (on updating paths, its moves), best scores, changes
-    and, on a first step, norms. It fills in X transposed on the first step."""
-    sums, weights, counts, best_total, norms_total, n_changed = numpy_fused.fused_range(
-        start, stop, layout.X, layout.xt, first or not layout.xt_filled, centers.minus_2_c,
+def fused_cluster_ranges(layout, centers, labels, w, unit, prev, first, update):
+    """Every row range scored cluster-major by the compiled loop (``numpy_fused``), each on a
+    thread: labels written, and per range its sums (on updating paths, its moves), best
+    scores, changes and, on a first step, norms. It fills in X transposed on the first step."""
+    parts = numpy_fused.fused_ranges(
+        layout.ranges, layout.X, layout.xt, first or not layout.xt_filled, centers.minus_2_c,
         centers.c_sq, None if unit else w, prev, labels, update,
     )  # fmt: skip
-    return RangeResult(
-        sums=sums,
-        weights=weights,
-        counts=counts,
-        n_changed=n_changed,
-        best_total=best_total,
-        norms_total=norms_total if first else None,
-    )
+    return [
+        RangeResult(
+            sums=sums,
+            weights=weights,
+            counts=counts,
+            n_changed=n_changed,
+            best_total=best_total,
+            norms_total=norms_total if first else None,
+        )
+        for sums, weights, counts, best_total, norms_total, n_changed in parts
+    ]
 
 
 def by_cluster_range(start, stop, layout, centers, labels, w, unit, first, acc):
@@ -416,20 +418,13 @@ def assign_range(start, stop, layout, centers, labels, sqdist, known, prev, boun
     ``bounds``, the labels ``prev`` where they prove them nearest) and the exact squared
     distances to their centres."""
     X = layout.X
-    if bounds is not None:
+    if bounds is not None:  # (row-major layouts only)
         block = layout.block_rows(start, stop)
         bounded_range(
             start, stop, X, block, centers, layout.x_sq, labels, prev, bounds,
             layout.buffers(start, stop), layout.native_sums,
         )  # fmt: skip
         known = True
-    if layout.fused:
-        xt = layout.xt if layout.xt_filled else None
-        C = np.ascontiguousarray(centers.C, dtype=X.dtype)
-        numpy_fused.assign_range(
-            start, stop, X, xt, C, centers.minus_2_c, centers.c_sq, labels, sqdist, known
-        )
-        return
     buf = layout.buffers(start, stop)
     m_max = layout.block_rows(start, stop)
     for s in range(start, stop, m_max):
@@ -451,18 +446,33 @@ def assign(
     scored every row against these very centres (the loop stopped because no label changed),
     its labels are the argmin and only the distances are new; when it left bounds (by row),
     rows they prove to keep their label are not scored (as in a bounded step)."""
-    n = layout.X.shape[0]
-    centers = Centers(C, layout.X.dtype, layout.by_cluster)
-    known = last is not None and last.all_scored and np.array_equal(last.scored, C)
-    prev = bounds = None
-    if known:
-        labels = last.labels
+    X = layout.X
+    centers = Centers(C, X.dtype, layout.by_cluster)
+    known, prev, bounds = assignment_plan(layout, centers, last)
+    labels = last.labels if known else np.empty(X.shape[0], dtype=np.int64)
+    sqdist = np.empty(X.shape[0], dtype=X.dtype)
+    if layout.fused:
+        xt = layout.xt if layout.xt_filled else None
+        numpy_fused.assign_ranges(
+            layout.ranges, X, xt, np.ascontiguousarray(C, dtype=X.dtype), centers.minus_2_c,
+            centers.c_sq, labels, sqdist, known,
+        )  # fmt: skip
     else:
-        labels = np.empty(n, dtype=np.int64)
-        if last is not None and last.bounds is not None and not centers.duplicates:
-            prev = last.labels
-            bounds = Bounds(n, C, centers.c_sq, layout.d, layout.X.dtype, last.bounds, last.scored)
-    sqdist = np.empty(n, dtype=layout.X.dtype)
-    args = (layout, centers, labels, sqdist, known, prev, bounds)
-    numpy_threads.map_ranges(layout.ranges, assign_range, *args)
+        args = (layout, centers, labels, sqdist, known, prev, bounds)
+        numpy_threads.map_ranges(layout.ranges, assign_range, *args)
     return labels, sqdist
+
+
+def assignment_plan(
+    layout: Layout, centers: Centers, last: StepState | None
+) -> tuple[bool, np.ndarray | None, Bounds | None]:
+    """How the assignment to ``centers`` after the run's ``last`` step finds its labels:
+    (``known``: they are the last step's; else the last step's labels and the bounds that keep
+    some of them, or None and None: every row scored)."""
+    C = centers.C
+    if last is not None and last.all_scored and np.array_equal(last.scored, C):
+        return True, None, None
+    if last is None or last.bounds is None or centers.duplicates:
+        return False, None, None
+    n, dtype = layout.X.shape[0], layout.X.dtype
+    return False, last.labels, Bounds(n, C, centers.c_sq, layout.d, dtype, last.bounds, last.scored)
