@@ -233,21 +233,24 @@ def test_row_min_gives_argmin_and_the_second_smallest(dtype, k, ties):
     rng = np.random.default_rng(k)
     m = 300
     if ties:  # few distinct values: many rows with equal smallest scores in several lanes
-        scores = rng.integers(0, 3, size=(m, k)).astype(dtype)
+        products = rng.integers(0, 3, size=(m, k)).astype(dtype)
+        c_sq = rng.integers(0, 2, size=k).astype(dtype)
     else:
-        scores = rng.normal(size=(m, k)).astype(dtype)
-        scores[::5, ::2] = np.inf  # (infinities compare as argmin compares them)
-    scores[0] = np.inf  # a row of infinities: index 0, as argmin
+        products = rng.normal(size=(m, k)).astype(dtype)
+        products[::5, ::2] = np.inf  # (infinities compare as argmin compares them)
+        c_sq = rng.uniform(0, 3, size=k).astype(dtype)
+    products[0] = np.inf  # a row of infinities: index 0, as argmin
     labels = np.empty(m, np.int64)
     best, second = np.empty(m, dtype), np.empty(m, dtype)
-    numpy_fused.row_min(scores, labels, best, second)
+    numpy_fused.row_min(products, c_sq, labels, best, second)
+    scores = products + c_sq  # (added as NumPy adds them: the same values)
     ref = np.argmin(scores, axis=1)
     np.testing.assert_array_equal(labels, ref)
     np.testing.assert_array_equal(best, scores[np.arange(m), ref])
     others = scores.copy()
     others[np.arange(m), ref] = np.inf
     np.testing.assert_array_equal(second, others.min(axis=1))
-    numpy_fused.row_min(scores, labels)  # best and second are optional
+    numpy_fused.row_min(products, c_sq, labels)  # best and second are optional
     np.testing.assert_array_equal(labels, ref)
 
 

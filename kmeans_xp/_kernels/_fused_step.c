@@ -192,7 +192,8 @@ typedef void (*RangeFunc)(const FusedArgs *, FusedTotals *);
 static RangeFunc range_f32 = fused_range_f32, range_f64 = fused_range_f64;
 typedef int (*SeedFunc)(const SeedArgs *, double *);
 static SeedFunc seed_f32 = seeding_trials_f32, seed_f64 = seeding_trials_f64;
-typedef void (*RowMinFunc)(const void *, Py_ssize_t, Py_ssize_t, int64_t *, void *, void *);
+typedef void (*RowMinFunc)(const void *, const void *, Py_ssize_t, Py_ssize_t, int64_t *, void *,
+                           void *);
 static RowMinFunc row_min_f32_now = row_min_f32, row_min_f64_now = row_min_f64;
 
 /* What an entry point's argument must be: a C-contiguous buffer of at least ``count`` items of
@@ -481,22 +482,22 @@ static PyObject *fused_ranges(PyObject *Py_UNUSED(self), PyObject *args)
 }
 
 PyDoc_STRVAR(row_min_doc,
-"row_min(itemsize, m, k, scores, labels, best, second)\n"
+"row_min(itemsize, m, k, products, c_sq, labels, best, second)\n"
 "\n"
-"Per row of scores (m x k, row-major): the lowest index of the smallest score into labels\n"
-"(int64), that score into best and the smallest of the others into second (both may be\n"
-"None), without the GIL.");
+"Per row of the scores products + c_sq (m x k, row-major, and k): the lowest index of the\n"
+"smallest score into labels (int64), that score into best and the smallest of the others\n"
+"into second (both may be None), without the GIL.");
 
 static PyObject *row_min(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_ssize_t itemsize, m, k;
-    PyObject *objs[4];
-    Py_buffer views[4];
+    PyObject *objs[5];
+    Py_buffer views[5];
     RowMinFunc f;
-    static const char *const names[4] = {"scores", "labels", "best", "second"};
+    static const char *const names[5] = {"products", "c_sq", "labels", "best", "second"};
 
-    if (!PyArg_ParseTuple(args, "nnnOOOO", &itemsize, &m, &k, &objs[0], &objs[1], &objs[2],
-                          &objs[3]))
+    if (!PyArg_ParseTuple(args, "nnnOOOOO", &itemsize, &m, &k, &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4]))
         return NULL;
     if ((itemsize != 4 && itemsize != 8) || m < 0 || k < 1) {
         PyErr_Format(PyExc_ValueError,
@@ -505,17 +506,17 @@ static PyObject *row_min(PyObject *Py_UNUSED(self), PyObject *args)
         return NULL;
     }
     {
-        const BufferSpec specs[4] = {
-            {m * k, itemsize, 1, 0, 0}, {m, 8, 0, 1, 0}, {m, itemsize, 1, 1, 1},
-            {m, itemsize, 1, 1, 1}};
-        if (get_buffers(objs, views, specs, names, 4) < 0)
+        const BufferSpec specs[5] = {
+            {m * k, itemsize, 1, 0, 0}, {k, itemsize, 1, 0, 0}, {m, 8, 0, 1, 0},
+            {m, itemsize, 1, 1, 1}, {m, itemsize, 1, 1, 1}};
+        if (get_buffers(objs, views, specs, names, 5) < 0)
             return NULL;
     }
     f = itemsize == 4 ? row_min_f32_now : row_min_f64_now;
     Py_BEGIN_ALLOW_THREADS
-    f(views[0].buf, m, k, (int64_t *)views[1].buf, views[2].buf, views[3].buf);
+    f(views[0].buf, views[1].buf, m, k, (int64_t *)views[2].buf, views[3].buf, views[4].buf);
     Py_END_ALLOW_THREADS
-    release_buffers(views, 4);
+    release_buffers(views, 5);
     Py_RETURN_NONE;
 }
 

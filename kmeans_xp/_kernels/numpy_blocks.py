@@ -108,25 +108,25 @@ def scores_by_cluster(
     return scores
 
 
-def scores_by_row(rows: np.ndarray, centers: Centers, buf: Buffers) -> np.ndarray:
-    """Scores (m x k) of a block."""
+def products_by_row(rows: np.ndarray, centers: Centers, buf: Buffers) -> np.ndarray:
+    """The products ``-2 x.c`` (m x k) of a block: its scores once ||c||^2 is added, which
+    the row reductions do (:func:`labels_by_row`, ``numpy_bounds.nearest_two``)."""
     m, k = rows.shape[0], centers.k
-    scores = buf.scores[: m * k].reshape(m, k)
-    np.matmul(rows, centers.minus_2_c.T, out=scores)
-    np.add(scores, centers.c_sq, out=scores)
-    return scores
+    return np.matmul(rows, centers.minus_2_c.T, out=buf.scores[: m * k].reshape(m, k))
 
 
 def labels_by_row(
-    scores: np.ndarray, buf: Buffers, out: np.ndarray, native: bool = False
+    products: np.ndarray, c_sq: np.ndarray, buf: Buffers, out: np.ndarray, native: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(best score, label) of each row of ``scores`` (m x k); labels written to ``out``.
-    ``native``: by the compiled loop's one pass (``numpy_fused.row_min``)."""
-    m = scores.shape[0]
+    """(best score, label) of each row of the scores ``products + c_sq`` (m x k; the products
+    overwritten unless ``native``); labels written to ``out``. ``native``: by the compiled
+    loop's one pass (``numpy_fused.row_min``), which adds ``c_sq`` as it reads."""
+    m = products.shape[0]
     if native:
-        best = np.empty(m, dtype=scores.dtype)
-        numpy_fused.row_min(scores, out, best)
+        best = np.empty(m, dtype=products.dtype)
+        numpy_fused.row_min(products, c_sq, out, best)
         return best, out
+    scores = np.add(products, c_sq, out=products)
     lab = np.argmin(scores, axis=1, out=out)
     best = scores.reshape(-1).take(buf.flat_index[:m] + lab)
     return best, lab

@@ -84,15 +84,19 @@ def largest_other(shift: np.ndarray) -> np.ndarray:
     return other
 
 
-def nearest_two(scores: np.ndarray, out: np.ndarray, native: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``scores`` (m x k; overwritten unless ``native``): the label (the lowest
-    index of the smallest score) written to ``out``, the smallest score and the smallest of
-    the others. ``native``: in one pass of the compiled loop (``numpy_fused.row_min``)."""
-    m, k = scores.shape
+def nearest_two(
+    products: np.ndarray, c_sq: np.ndarray, out: np.ndarray, native: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of the scores ``products + c_sq`` (m x k; the products overwritten unless
+    ``native``): the label (the lowest index of the smallest score) written to ``out``, the
+    smallest score and the smallest of the others. ``native``: in one pass of the compiled
+    loop (``numpy_fused.row_min``), which adds ``c_sq`` as it reads."""
+    m, k = products.shape
     if native:
-        best, second = np.empty(m, dtype=scores.dtype), np.empty(m, dtype=scores.dtype)
-        numpy_fused.row_min(scores, out, best, second)
+        best, second = np.empty(m, dtype=products.dtype), np.empty(m, dtype=products.dtype)
+        numpy_fused.row_min(products, c_sq, out, best, second)
         return best, second
+    scores = np.add(products, c_sq, out=products)
     lab = np.argmin(scores, axis=1, out=out)
     flat = np.arange(m) * k + lab
     best = scores.reshape(-1).take(flat)
@@ -143,9 +147,8 @@ def bounded_range(
             lab = np.empty(open_.size, dtype=np.int64)
         m = rows.shape[0]
         if m:
-            scores = np.matmul(rows, centers.minus_2_c.T, out=buf.scores[: m * k].reshape(m, k))
-            scores += centers.c_sq
-            best, second = nearest_two(scores, lab, native)
+            products = np.matmul(rows, centers.minus_2_c.T, out=buf.scores[: m * k].reshape(m, k))
+            best, second = nearest_two(products, centers.c_sq, lab, native)
             if not whole:
                 labels[open_ + s] = lab
             row_sq = x_sq[s:e][open_]

@@ -120,17 +120,19 @@ def sums_range(
 
 
 def row_min(
-    scores: np.ndarray,
+    products: np.ndarray,
+    c_sq: np.ndarray,
     labels: np.ndarray,
     best: np.ndarray | None = None,
     second: np.ndarray | None = None,
 ) -> None:
-    """Per row of ``scores`` (m x k, C-contiguous, float32 or float64), in one pass without
-    the GIL: the lowest index of the smallest score into ``labels`` (int64, as argmin gives
-    it), that score into ``best`` and the smallest of the others into ``second`` (equal to the
-    best on a tie), each of the scores' dtype or None."""
-    m, k = scores.shape
-    _fused_step.row_min(scores.dtype.itemsize, m, k, scores, labels, best, second)
+    """Per row of the scores ``products + c_sq`` (m x k, C-contiguous, float32 or float64,
+    and k of the same dtype; each score added as it is read, as NumPy adds them), in one pass
+    without the GIL: the lowest index of the smallest score into ``labels`` (int64, as argmin
+    gives it), that score into ``best`` and the smallest of the others into ``second`` (equal
+    to the best on a tie), each of the products' dtype or None."""
+    m, k = products.shape
+    _fused_step.row_min(products.dtype.itemsize, m, k, products, c_sq, labels, best, second)
 
 
 def assign_ranges(

@@ -43,9 +43,9 @@ from .numpy_blocks import (
     labels_by_cluster,
     labels_by_row,
     moves,
+    products_by_row,
     row_sq,
     scores_by_cluster,
-    scores_by_row,
 )
 from .numpy_bounds import Bounds, bounded_range, nearest_two
 
@@ -398,11 +398,11 @@ def by_row_range(start, stop, layout, centers, labels, sqdist, w, first, acc, bo
     for s in range(start, stop, m_max):
         e = min(s + m_max, stop)
         rows = X[s:e]
-        scores = scores_by_row(rows, centers, buf)
+        products = products_by_row(rows, centers, buf)
         if bounds is not None:  # the second-best score too, for the bounds
-            best, second = nearest_two(scores, labels[s:e], layout.native_sums)
+            best, second = nearest_two(products, centers.c_sq, labels[s:e], layout.native_sums)
         else:
-            best, _ = labels_by_row(scores, buf, labels[s:e], layout.native_sums)
+            best, _ = labels_by_row(products, centers.c_sq, buf, labels[s:e], layout.native_sums)
         if first:
             x_sq[s:e] = row_sq(rows)
         best += x_sq[s:e]
@@ -434,8 +434,8 @@ def assign_range(start, stop, layout, centers, labels, sqdist, known, prev, boun
             scores = scores_by_cluster(rows, layout.transposed(s, e, rows), centers, buf)
             labels[s:e] = labels_by_cluster(scores, buf)[1]
         elif not known:
-            scores = scores_by_row(rows, centers, buf)
-            labels_by_row(scores, buf, labels[s:e], layout.native_sums)
+            products = products_by_row(rows, centers, buf)
+            labels_by_row(products, centers.c_sq, buf, labels[s:e], layout.native_sums)
         np.copyto(sqdist[s:e], exact_sqdist(rows, centers.C, labels[s:e], buf))
 
 
