@@ -2,7 +2,8 @@
  * one pass over each block of rows scores it against every centre, keeps the nearest, and
  * adds the rows to their cluster's float64 sums, weight and count (or, on an updating step,
  * only the rows that changed cluster), without the GIL, so that worker threads can each run
- * a row range into their own totals.
+ * a row range into their own totals: the module's own (_thread_pool.h), given a list of
+ * calls at once (fused_ranges, seeding_ranges), or the caller's.
  *
  * Arrays come through the buffer protocol (no NumPy headers at build time); the Python side
  * passes C-contiguous arrays of the right types and this file checks every length before it
