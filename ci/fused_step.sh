@@ -39,13 +39,16 @@ PY
 )
 
 # the plain build in a copy of the sources, tested there; its labels differ from BLAS's only
-# where rounding decides a tie, which test_fused_step.py leaves to test_kernels_numpy.py
-CFLAGS=-DFUSED_PLAIN_ONLY python -m pip wheel -q --no-deps -w "$tmp/plain" "$tmp/src" </dev/null
+# where rounding decides a tie, which test_fused_step.py leaves to test_kernels_numpy.py. It is
+# built without the module's own threads too, as on Windows (numpy_threads' workers serve)
+CFLAGS="-DFUSED_PLAIN_ONLY -DFUSED_NO_POOL" \
+    python -m pip wheel -q --no-deps -w "$tmp/plain" "$tmp/src" </dev/null
 python -m zipfile -e "$tmp"/plain/*.whl "$tmp/plain/unpacked"
 cp "$tmp"/plain/unpacked/kmeans_xp/_kernels/_fused_step.*.so "$tmp/src/kmeans_xp/_kernels/"
 (
     cd "$tmp/src"
-    python -c "from kmeans_xp._kernels import _fused_step as f; assert f.INSTRUCTIONS == 'plain'"
+    python -c "from kmeans_xp._kernels import _fused_step as f
+assert (f.INSTRUCTIONS, f.POOL) == ('plain', 0), (f.INSTRUCTIONS, f.POOL)"
     python -m pytest -q -p no:cacheprovider tests/test_fused_step.py </dev/null
 )
 

@@ -8,10 +8,11 @@
  * Parts are claimed from one 64-bit ticket, the job's number in the high half and the next
  * part in the low half, by compare-and-swap: a worker late for one job can never claim a part
  * of the next by mistake. The workers are started on first use, and again in a child after
- * fork (none of them survive it: pool_forget, registered with pthread_atfork). Without POSIX threads (Windows) every part runs on
- * the calling thread, and POOL is 0: the Python side runs its ranges on its own threads. */
+ * fork (none of them survive it: pool_forget, registered with pthread_atfork). Without POSIX
+ * threads (Windows; -DFUSED_NO_POOL builds the same, to test it) every part runs on the
+ * calling thread, and POOL is 0: the Python side runs its ranges on its own threads. */
 
-#if !defined(_WIN32) && !defined(__STDC_NO_ATOMICS__)
+#if !defined(_WIN32) && !defined(__STDC_NO_ATOMICS__) && !defined(FUSED_NO_POOL)
 #define HAVE_POOL 1
 #include <pthread.h>
 #include <sched.h>
