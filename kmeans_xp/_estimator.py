@@ -1243,7 +1243,7 @@ def _mean_sq_norm(xp: Any, X: Any, w: Any, unit: bool, dev: Any, rows: int) -> A
         else:
             parts.append(xp.sum(xp.vecdot(block, block) * w[a:b], dtype=acc))
     total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))
-    return total / xp.sum(xp.astype(w, acc))
+    return total / xp.sum(w, dtype=acc)  # (no float64 copy of the weights)
 
 
 def _itemsize(xp: Any, dtype: Any) -> int:
