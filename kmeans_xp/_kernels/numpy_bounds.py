@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import numpy_fused
+from .numpy_blocks import products_by_row
 
 
 class Bounds:
@@ -131,7 +132,6 @@ def bounded_range(
     A block whose bounds open most of its rows is scored whole: a kept row's label is then
     found again (its bounds prove it nearest by more than the scores' rounding), and its
     bounds are made tight like the others'."""
-    k = centers.k
     for s in range(start, stop, block_rows):
         e = min(s + block_rows, stop)
         kept = prev[s:e]
@@ -145,9 +145,8 @@ def bounded_range(
             labels[s:e] = kept
             rows = X.take(open_ + s, axis=0, out=buf.rows[: open_.size])
             lab = np.empty(open_.size, dtype=np.int64)
-        m = rows.shape[0]
-        if m:
-            products = np.matmul(rows, centers.minus_2_c.T, out=buf.scores[: m * k].reshape(m, k))
+        if rows.shape[0]:
+            products = products_by_row(rows, centers, buf)
             best, second = nearest_two(products, centers.c_sq, lab, native)
             if not whole:
                 labels[open_ + s] = lab
