@@ -36,6 +36,7 @@ from ._xp import (
     row_blocked,
     to_host,
     to_numpy,
+    unit_weights,
     without_autograd,
 )
 
@@ -1098,7 +1099,7 @@ def _check_finite(xp: Any, a: Any, name: str) -> None:
 
 def _check_sample_weight(sample_weight: Any, n: int, xp: Any, dev: Any, dtype: Any) -> Any:
     if sample_weight is None:
-        return xp.ones((n,), dtype=dtype, device=dev)
+        return unit_weights(xp, n, dtype, dev)
     if isinstance(sample_weight, numbers.Real):
         w = xp.full((n,), float(sample_weight), dtype=dtype, device=dev)
     else:

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from ._kernels.portable import cluster_means, sq_shift
-from ._xp import accumulation_dtype, array_namespace, device_of, from_numpy, persist, to_host
+from ._xp import (
+    accumulation_dtype,
+    array_namespace,
+    device_of,
+    from_numpy,
+    persist,
+    to_host,
+    weighted_sum,
+)
 
 STRICT = "strict"  # labels did not change
 TOL = "tol"  # squared centre shift within tolerance
@@ -104,7 +112,7 @@ def lloyd(
     # labels (the centres are the same). Either way inertia_ comes from the exact distances
     # (a native step may return them rounded, or none).
     labels, sqdist = kernels.assign(X, centers, chunk_rows=chunk_rows, **per_run)
-    labels, inertia = persist(labels, xp.sum(sqdist * sample_weight, dtype=acc))
+    labels, inertia = persist(labels, weighted_sum(xp, sqdist, sample_weight, acc))
     (inertia,) = to_host(inertia)
     inertia = float(inertia)
     if verbose:

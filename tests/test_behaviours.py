@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from kmeans_xp import KMeans, kmeans, kmeans_plusplus, make_blobs
+from kmeans_xp import KMeans, _xp, kmeans, kmeans_plusplus, make_blobs
 from kmeans_xp._init import random_rows
 from kmeans_xp._xp import to_numpy
 
@@ -270,6 +270,50 @@ def test_unit_weights_are_no_weights_and_scaling_weights_changes_nothing(blobs):
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-12)
     assert b.inertia_ == pytest.approx(7.5 * a.inertia_, rel=1e-12)
+
+
+def test_unit_weights_are_kept_read_only_and_fresh_beyond_their_cap(monkeypatch):
+    # NumPy's weights of 1 are one read-only array of ones, sliced, from fit to fit
+    monkeypatch.setattr(_xp, "_unit_weights", {})
+    a = _xp.unit_weights(np, 1000, np.float32, None)
+    b = _xp.unit_weights(np, 10, np.float32, None)
+    assert a.shape == (1000,) and b.shape == (10,) and np.shares_memory(a, b)
+    assert (a == 1).all() and a.dtype == np.float32 and not a.flags.writeable
+    grown = _xp.unit_weights(np, 2000, np.float32, None)
+    assert grown.shape == (2000,) and (grown == 1).all()
+    assert _xp.unit_weights(np, 3, np.float64, None).dtype == np.float64
+    monkeypatch.setattr(_xp, "UNIT_WEIGHTS_MAX_BYTES", 4 * 2000)
+    beyond = _xp.unit_weights(np, 2001, np.float32, None)
+    assert (beyond == 1).all() and beyond.flags.writeable  # a fresh array, not kept
+    assert not np.shares_memory(beyond, _xp.unit_weights(np, 2001, np.float32, None))
+
+
+@pytest.mark.parametrize("n", [10, 1 << 14, (1 << 14) + 1, 100_003])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_sum_is_the_sum_of_the_products_in_float64(n, dtype):
+    rng = np.random.default_rng(n)
+    values = rng.uniform(0, 5, size=n).astype(dtype)
+    w = rng.uniform(0.5, 2, size=n).astype(dtype)
+    total = _xp.weighted_sum(np, values, w, np.float64)
+    assert total.dtype == np.float64 and total.shape == ()
+    assert float(total) == pytest.approx(float(np.sum(values * w, dtype=np.float64)), rel=1e-12)
+
+
+def test_the_fits_labels_are_no_array_a_callback_was_handed():
+    # the last assignment reuses a step's labels buffer only when nothing else holds it
+    X = make_blobs(n_samples=20_000, centers=4, random_state=3)[0].astype(np.float32)
+    seen = []
+
+    def keep(info):
+        seen.append((info.labels, info.labels.copy()))
+
+    for callback in (keep, None):
+        seen.clear()
+        est = KMeans(4, init=X[:4], n_init=1, max_iter=6, tol=0, callback=callback).fit(X)
+        for held, copy in seen:
+            np.testing.assert_array_equal(held, copy)
+            assert not np.shares_memory(held, est.labels_)
+        np.testing.assert_array_equal(est.labels_, est.predict(X))
 
 
 def test_shuffling_the_rows_shuffles_the_labels(blobs):

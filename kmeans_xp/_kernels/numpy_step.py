@@ -89,7 +89,8 @@ class Layout:
         self._spare: np.ndarray | None = None  # the last step's labels, reused two steps on
         self.x_sq: np.ndarray | None = None  # (by row) squared row norms
         # (cluster-major) [X.T; 1], (d + 1) x n: on contiguous columns the scores' product is
-        # much faster, and the row of ones adds ||c||^2 within it
+        # much faster, and the row of ones adds ||c||^2 within it; the compiled loop, which adds
+        # ||c||^2 itself, reads X.T alone (d x n)
         self.xt: np.ndarray | None = None
         self.xt_filled = False
         self.eye = np.eye(d, dtype=X.dtype) if self.by_cluster else None
@@ -212,7 +213,9 @@ def step(
     # the first step fills in the row norms (cluster-major: their weighted total) and,
     # cluster-major, X transposed, block by block while the rows are in cache
     first = last is None
-    if layout.by_cluster and layout.xt is None:
+    if layout.by_cluster and layout.xt is None and layout.fused:
+        layout.xt = np.empty((layout.d, n), dtype=X.dtype)
+    elif layout.by_cluster and layout.xt is None:
         layout.xt = np.empty((layout.d + 1, n), dtype=X.dtype)
         layout.xt[layout.d] = 1.0
     elif not layout.by_cluster and layout.x_sq is None:
@@ -449,7 +452,8 @@ def assign(
     X = layout.X
     centers = Centers(C, X.dtype, layout.by_cluster)
     known, prev, bounds = assignment_plan(layout, centers, last)
-    labels = last.labels if known else np.empty(X.shape[0], dtype=np.int64)
+    # (after a run's steps, the labels of the step before the last when nothing holds them)
+    labels = last.labels if known else layout.labels_buffer(last)
     sqdist = np.empty(X.shape[0], dtype=X.dtype)
     if layout.fused:
         xt = layout.xt if layout.xt_filled else None
