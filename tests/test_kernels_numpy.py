@@ -14,6 +14,7 @@ from kmeans_xp._kernels import (
     numpy_blocks,
     numpy_bounds,
     numpy_fused,
+    numpy_pool,
     numpy_step,
     numpy_threads,
     portable,
@@ -368,3 +369,40 @@ def test_a_duplicate_center_scores_the_largest_float_whatever_the_product_rounds
         assert (centers.c_sq[4:] == big).all() and not centers.minus_2_c[4:].any()
         assert (centers.c_sq[:4] == (C[:4] * C[:4]).sum(1)).all()
     assert not numpy_blocks.Centers(C[:4], X.dtype).duplicates
+
+
+def test_layouts_give_their_work_arrays_back_for_the_next_run(monkeypatch):
+    monkeypatch.setattr(numpy_pool, "_free", {})
+    monkeypatch.setattr(numpy_pool, "_held", 0)
+    X, C, w = _data(3000, 40, 5, np.float32)  # row-major: blocks' buffers and row norms
+    first = numpy_step.Layout(X, 5, 1000)
+    other = numpy_step.Layout(X, 5, 1000)  # alive at once: arrays of its own
+    taken = [first.buffers(*first.ranges[0]), first.work_array("x_sq", (3000,))]
+    assert other.buffers(*other.ranges[0]) is not taken[0]
+    assert other.work_array("x_sq", (3000,)) is not taken[1]
+    del first
+    again = numpy_step.Layout(X, 5, 1000)
+    assert again.buffers(*again.ranges[0]) is taken[0]
+    assert again.work_array("x_sq", (3000,)) is taken[1]
+    assert numpy_step.Layout(X, 5, 1000).work_array("x_sq", (3000,)) is not taken[1]
+    # a step on arrays of an earlier run gives what a step on fresh ones gives
+    del again, other
+    ws = fast.make_workspace(X, w, 5, 1000)
+    step = fast.lloyd_step(X, C, w, chunk_rows=1000, workspace=ws)
+    reference = fast.lloyd_step(X, C, w, chunk_rows=1000)
+    np.testing.assert_array_equal(step.labels, reference.labels)
+    np.testing.assert_array_equal(step.sums, reference.sums)
+
+
+def test_the_pool_keeps_at_most_its_bytes(monkeypatch):
+    monkeypatch.setattr(numpy_pool, "_free", {})
+    monkeypatch.setattr(numpy_pool, "_held", 0)
+    monkeypatch.setattr(numpy_pool, "MAX_BYTES", 600)
+    a, b = np.empty(100, np.float32), np.empty(100, np.float32)
+    numpy_pool.give_back([("a", a)])
+    numpy_pool.give_back([("b", b)])  # 800 bytes in all: a is dropped to keep b
+    assert numpy_pool._held == 400
+    assert numpy_pool.take("a", lambda: "made") == "made"
+    assert numpy_pool.take("b", lambda: "made") is b and numpy_pool._held == 0
+    numpy_pool.give_back([("big", np.empty(200, np.float32))])  # more than the pool holds
+    assert numpy_pool._held == 0

@@ -26,7 +26,10 @@ class Bounds:
     """Per-row ``upper`` and ``lower`` bounds (float64) made by one step, with what the next
     step needs to use them: the previous step's bounds (``old_upper``, ``old_lower``), how far
     each centre moved since (``shift``) and the largest move of the other centres
-    (``other``); ``used`` when there were previous bounds to use."""
+    (``other``); ``used`` when there were previous bounds to use. Those are then overwritten:
+    a block's bounds are read before its new ones are written, and nothing reads a step's
+    bounds once the next has used them (fresh n-long arrays would cost their pages' faults
+    every step)."""
 
     def __init__(
         self,
@@ -38,8 +41,8 @@ class Bounds:
         previous: Bounds | None,
         previous_C: np.ndarray | None,
     ):
-        self.upper = np.empty(n)
-        self.lower = np.empty(n)
+        self.upper = np.empty(n) if previous is None else previous.upper
+        self.lower = np.empty(n) if previous is None else previous.lower
         # rounding of a score: 2 (d + 4) eps (||x||^2 + max ||c||^2), squared-distance units
         self.coef = 2.0 * (d + 4) * float(np.finfo(dtype).eps)
         self.c_max = float(c_sq.max())

@@ -27,12 +27,13 @@ row-major paths take its nearest-two pass over their scores and its sums
 from __future__ import annotations
 
 import sys
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from . import numpy_fused, numpy_threads
+from . import numpy_fused, numpy_pool, numpy_threads
 from .contract import Step
 from .numpy_blocks import (
     BincountSums,
@@ -94,6 +95,19 @@ class Layout:
         self.xt: np.ndarray | None = None
         self.xt_filled = False
         self.eye = np.eye(d, dtype=X.dtype) if self.by_cluster else None
+        # work arrays of the pool (numpy_pool), given back when this layout is freed
+        self._taken: list[tuple[Any, Any]] = []
+        weakref.finalize(self, numpy_pool.give_back, self._taken)
+
+    def _take(self, key: tuple, make) -> Any:
+        obj = numpy_pool.take(key, make)
+        self._taken.append((key, obj))
+        return obj
+
+    def work_array(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """An uninitialised array of X's dtype that only this layout uses (from the pool)."""
+        dtype = self.X.dtype
+        return self._take((name, shape, dtype.str), lambda: np.empty(shape, dtype=dtype))
 
     def block_rows(self, start: int, stop: int) -> int:
         """Rows per block of the range ``start:stop``: at most ``self.rows``, and blocks of
@@ -115,8 +129,9 @@ class Layout:
     def buffers(self, start: int, stop: int) -> Buffers:
         buf = self._buffers.get(start)
         if buf is None:  # each range is worked on by one thread at a time
-            m = self.block_rows(start, stop)
-            buf = Buffers(m, self.k, self.d, self.X.dtype, self.by_cluster, self.one_hot)
+            args = (self.block_rows(start, stop), self.k, self.d, self.X.dtype)
+            args += (self.by_cluster, self.one_hot)
+            buf = self._take(("buffers", *args), lambda: Buffers(*args))
             self._buffers[start] = buf
         return buf
 
@@ -214,12 +229,12 @@ def step(
     # cluster-major, X transposed, block by block while the rows are in cache
     first = last is None
     if layout.by_cluster and layout.xt is None and layout.fused:
-        layout.xt = np.empty((layout.d, n), dtype=X.dtype)
+        layout.xt = layout.work_array("xt", (layout.d, n))
     elif layout.by_cluster and layout.xt is None:
-        layout.xt = np.empty((layout.d + 1, n), dtype=X.dtype)
+        layout.xt = layout.work_array("xt", (layout.d + 1, n))
         layout.xt[layout.d] = 1.0
     elif not layout.by_cluster and layout.x_sq is None:
-        layout.x_sq = np.empty(n, dtype=X.dtype)
+        layout.x_sq = layout.work_array("x_sq", (n,))
     if layout.fused:  # (cluster-major: the only paths it takes)
         parts = fused_cluster_ranges(layout, centers, labels, w, unit, prev_labels, first, update)
     else:
