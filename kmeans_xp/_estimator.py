@@ -248,7 +248,7 @@ or callable, default "auto"
         Xf, w = persist(*row_blocked(Xf, w))
         # weighted, so that integer weights act as repeated rows (scikit-learn's are unweighted);
         # a matrix-vector product: NumPy's mean over the rows is slow on few columns
-        mean = (w @ Xf) / xp.sum(w)
+        mean = (w @ Xf) / (n if sample_weight is None else xp.sum(w))
         # these sums need no temporaries beyond a chunk: chunks of the whole budget
         whole = max(1, self._working_memory_bytes() // (d * _itemsize(xp, dtype)))
         Xc, mean, variance = _centred(xp, Xf, w, sample_weight is None, mean, dev, whole)
@@ -1244,6 +1244,8 @@ def _mean_sq_norm(xp: Any, X: Any, w: Any, unit: bool, dev: Any, rows: int) -> A
         else:
             parts.append(xp.sum(xp.vecdot(block, block) * w[a:b], dtype=acc))
     total = parts[0] if len(parts) == 1 else xp.sum(xp.stack(parts))
+    if unit:
+        return total / X.shape[0]
     return total / xp.sum(w, dtype=acc)  # (no float64 copy of the weights)
 
 
