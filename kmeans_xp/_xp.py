@@ -219,7 +219,7 @@ def _blocks_like(a: Any, like: Any) -> Any:
 
 # NumPy's unit weights: one read-only array of ones per dtype, grown as needed and sliced, up to
 # this many bytes. A fresh n-long array costs its pages' faults, on a virtual machine 0.3-0.4 ms
-# a MiB: at a million rows a quarter of a Lloyd step (benchmarks/README.md).
+# a MiB: at a million rows half a Lloyd step of two features (benchmarks/README.md).
 UNIT_WEIGHTS_MAX_BYTES = 32 << 20
 _unit_weights: dict[np.dtype, np.ndarray] = {}
 

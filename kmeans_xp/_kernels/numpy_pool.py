@@ -3,8 +3,9 @@
 A run's layout (``numpy_step.Layout``) takes its blocks' work arrays, X transposed and the row
 norms from here, and gives them back when it is freed, so that the next run of the same shape
 writes into pages it has already touched. A fresh large array costs the faults of its pages:
-on a virtual machine 0.3-0.4 ms a MiB, at 200k x 64 a tenth of a fit (``benchmarks/README.md``).
-The pool holds at most ``MAX_BYTES``, and what it holds never leaves the kernels.
+on a virtual machine 0.3-0.4 ms a MiB, which at 1M x 2 made up a third of a warm fit
+(``benchmarks/README.md``). The pool holds at most ``MAX_BYTES``, and what it holds never
+leaves the kernels.
 """
 
 from __future__ import annotations
