@@ -3,8 +3,9 @@
 The step itself is in ``numpy_step`` (the loop over row ranges and blocks, and the choice of
 path), one block's work in ``numpy_blocks``, Hamerly's bounds in ``numpy_bounds``, the worker
 threads in ``numpy_threads``, the work arrays kept from run to run in ``numpy_pool`` and the
-compiled loop of few clusters and features in ``numpy_fused``. This module is what dispatch sees: a run's workspace, ``assign``,
-``lloyd_step``, ``center_update`` and k-means++'s ``seeding_trials``.
+compiled loop of few clusters and features in ``numpy_fused``. This module is what dispatch
+sees: a run's workspace, ``assign``, ``lloyd_step``, ``center_update`` and k-means++'s
+``seeding_trials``.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ class Layout:
         self.eye = np.eye(d, dtype=X.dtype) if self.by_cluster else None
         # work arrays of the pool (numpy_pool), given back when this layout is freed
         self._taken: list[tuple[Any, Any]] = []
-        weakref.finalize(self, numpy_pool.give_back, self._taken)
+        weakref.finalize(self, numpy_pool.give_back, self._taken).atexit = False
 
     def _take(self, key: tuple, make) -> Any:
         obj = numpy_pool.take(key, make)
