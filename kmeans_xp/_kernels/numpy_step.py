@@ -92,6 +92,7 @@ class Layout:
         # (cluster-major) [X.T; 1], (d + 1) x n: on contiguous columns the scores' product is
         # much faster, and the row of ones adds ||c||^2 within it; the compiled loop, which adds
         # ||c||^2 itself, reads X.T alone (d x n)
+        self.xt_rows = d if self.fused else d + 1
         self.xt: np.ndarray | None = None
         self.xt_filled = False
         self.eye = np.eye(d, dtype=X.dtype) if self.by_cluster else None
@@ -116,10 +117,10 @@ class Layout:
         return -(-(stop - start) // blocks)
 
     def labels_buffer(self, last: StepState | None) -> np.ndarray:
-        """An array for a step's labels: the labels of the step before ``last`` when nothing
-        outside this layout holds them any more (a callback may keep each step's), else a new
-        one. A new array of many rows costs the kernel's zeroing of its pages, on large inputs
-        a sizeable part of a step."""
+        """An array for a step's labels (or the final assignment's): the labels of the step
+        before ``last`` when nothing outside this layout holds them any more (a callback may
+        keep each step's), else a new one. A new array of many rows costs the kernel's zeroing
+        of its pages, on large inputs a sizeable part of a step."""
         spare, self._spare = self._spare, (last.labels if last is not None else None)
         # references: ``spare`` and getrefcount's argument
         if spare is not None and sys.getrefcount(spare) == 2:
@@ -228,11 +229,9 @@ def step(
     # the first step fills in the row norms (cluster-major: their weighted total) and,
     # cluster-major, X transposed, block by block while the rows are in cache
     first = last is None
-    if layout.by_cluster and layout.xt is None and layout.fused:
-        layout.xt = layout.work_array("xt", (layout.d, n))
-    elif layout.by_cluster and layout.xt is None:
-        layout.xt = layout.work_array("xt", (layout.d + 1, n))
-        layout.xt[layout.d] = 1.0
+    if layout.by_cluster and layout.xt is None:
+        layout.xt = layout.work_array("xt", (layout.xt_rows, n))
+        layout.xt[layout.d :] = 1.0  # (the row of ones, where it has one)
     elif not layout.by_cluster and layout.x_sq is None:
         layout.x_sq = layout.work_array("x_sq", (n,))
     if layout.fused:  # (cluster-major: the only paths it takes)
